@@ -1,4 +1,6 @@
-// Placeholder until the retry worker lands; replaced by the real handler.
-export const handler = async (): Promise<{ batchItemFailures: { itemIdentifier: string }[] }> => ({
-  batchItemFailures: [],
-});
+// Lambda entry point for the SQS retry queue (with ReportBatchItemFailures).
+import { loadConfig } from "./config";
+import { createRetryWorker } from "./retry-core";
+import { productionDeps } from "./wiring";
+
+export const handler = createRetryWorker(productionDeps(loadConfig(process.env)));

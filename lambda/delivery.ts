@@ -1,0 +1,87 @@
+// One delivery of a reference ID to OPS-COM, shared by the ingest handler (with one quick
+// inline retry) and the retry worker (one attempt per queue receive). The token is read
+// from the cache and refetched once when OPS-COM rejects it, so a rotated token heals itself.
+import type { Clock, OpscomClient, OpscomOutcome } from "./ports";
+import type { SecretCache } from "./secret-cache";
+import type { VendorConfig } from "./vendors";
+
+export interface Route {
+  readonly clientCode: string;
+  readonly tokenSecretId: string;
+}
+
+export interface DeliveryDeps {
+  readonly opscom: OpscomClient;
+  readonly tokens: SecretCache<string>;
+  readonly clock: Clock;
+  readonly sleep: (ms: number) => Promise<void>;
+  readonly random: () => number;
+}
+
+export interface DeliveryResult {
+  /** The last answer; `transient` also stands for "the token could not be read". */
+  readonly outcome: OpscomOutcome;
+  readonly attempts: number;
+  /** Time spent waiting on OPS-COM, summed over attempts. */
+  readonly latencyMs: number;
+}
+
+/** A refetch is skipped when the cached token is younger than this: bounds Secrets Manager calls. */
+const TOKEN_REFRESH_MIN_AGE_MS = 2000;
+
+export function routeFor(
+  vendor: VendorConfig,
+  defaults: { opscomClientCode: string; opscomTokenSecretId: string },
+): Route {
+  return {
+    clientCode: vendor.opscom.clientCode ?? defaults.opscomClientCode,
+    tokenSecretId: vendor.opscom.tokenSecretId ?? defaults.opscomTokenSecretId,
+  };
+}
+
+export async function deliver(
+  deps: DeliveryDeps,
+  route: Route,
+  referenceId: string,
+  options: { readonly inlineRetry: boolean },
+): Promise<DeliveryResult> {
+  let attempts = 0;
+  let latencyMs = 0;
+  let token: string;
+  try {
+    token = await deps.tokens.get(route.tokenSecretId);
+  } catch (error) {
+    return { outcome: { kind: "transient", reason: `token unavailable: ${errorName(error)}` }, attempts, latencyMs };
+  }
+  const attempt = async (): Promise<OpscomOutcome> => {
+    attempts++;
+    const started = deps.clock.now();
+    const outcome = await deps.opscom.deletePermit({ clientCode: route.clientCode, token, referenceId });
+    latencyMs += deps.clock.now() - started;
+    return outcome;
+  };
+
+  let outcome = await attempt();
+  if (outcome.kind === "token_rejected") {
+    let fresh: string | undefined;
+    try {
+      fresh = (await deps.tokens.refresh(route.tokenSecretId, TOKEN_REFRESH_MIN_AGE_MS)) ?? (await deps.tokens.get(route.tokenSecretId));
+    } catch {
+      fresh = undefined;
+    }
+    // Only a different token can change OPS-COM's mind; the same one would be refused again.
+    if (fresh !== undefined && fresh !== token) {
+      token = fresh;
+      outcome = await attempt();
+    }
+  }
+  if (outcome.kind === "transient" && options.inlineRetry) {
+    await deps.sleep(50 + Math.floor(deps.random() * 100));
+    outcome = await attempt();
+  }
+  return { outcome, attempts, latencyMs };
+}
+
+export function errorName(error: unknown): string {
+  return error instanceof Error ? error.name : "unknown error";
+}

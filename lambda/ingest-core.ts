@@ -1,0 +1,355 @@
+// The ingest flow, top to bottom: route, size, media type, vendor, allow-list, signature,
+// event, idempotency claim, OPS-COM, outcome. Every branch ends in one of the vendor
+// contract's answers (DESIGN.md). Built from a factory that receives its dependencies, so
+// tests pass in-memory or local-server versions and production passes the AWS ones.
+import { createHash, randomUUID } from "node:crypto";
+import type { APIGatewayProxyResult } from "aws-lambda";
+import type { RelayConfig } from "./config";
+import { type DeliveryDeps, deliver, errorName, routeFor } from "./delivery";
+import { parseEvent } from "./event";
+import { type IngestEvent, isJsonContentType, normalizeEvent, type Reply, toResult } from "./http";
+import type { Clock, Ledger, LedgerKey, LedgerRecord, RetryQueue, SecretSource } from "./ports";
+import { initialRetryDelaySeconds } from "./retry-schedule";
+import { parseSigningSecrets, parseTokenSecret, SecretCache } from "./secret-cache";
+import { type PreparedSecrets, prepareSecrets, verifySignature } from "./signature";
+import type { LogFields, Telemetry } from "./telemetry";
+import { sourceMatcher, type VendorConfig } from "./vendors";
+
+export interface IngestDeps {
+  readonly config: RelayConfig;
+  readonly clock: Clock;
+  readonly secrets: SecretSource;
+  readonly ledger: Ledger;
+  readonly queue: RetryQueue;
+  readonly opscom: DeliveryDeps["opscom"];
+  readonly telemetry: Telemetry;
+  readonly sleep?: (ms: number) => Promise<void>;
+  readonly random?: () => number;
+  /** Shared with the retry worker in one process (the local harness), so both see one token. */
+  readonly tokens?: SecretCache<string>;
+}
+
+export type IngestHandler = (event: IngestEvent) => Promise<APIGatewayProxyResult>;
+
+/** A vendor whose signatures all fail may have rotated its secret: refetch, but not more often than this. */
+const SIGNING_SECRET_REFRESH_MS = 60_000;
+const UNAVAILABLE_RETRY_AFTER_SECONDS = 30;
+
+export function createIngestHandler(deps: IngestDeps): IngestHandler {
+  const { config, clock, ledger, queue, telemetry } = deps;
+  const tokens = deps.tokens ?? new SecretCache(deps.secrets, clock, config.secretCacheTtlMs, parseTokenSecret);
+  const signingSecrets = new SecretCache(deps.secrets, clock, config.secretCacheTtlMs, parseSigningSecrets);
+  const delivery: DeliveryDeps = {
+    opscom: deps.opscom,
+    tokens,
+    clock,
+    sleep: deps.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
+    random: deps.random ?? Math.random,
+  };
+  // Decoded secrets keyed by the cached array, so a cache refill re-decodes and nothing else does.
+  const prepared = new WeakMap<readonly string[], PreparedSecrets>();
+  const allowLists = new Map<string, (ip: string) => boolean>();
+  for (const vendor of config.vendors.values()) {
+    if (vendor.allowedSourceCidrs) allowLists.set(vendor.id, sourceMatcher(vendor.allowedSourceCidrs));
+  }
+
+  async function vendorSecrets(vendor: VendorConfig, refresh: boolean): Promise<PreparedSecrets | undefined> {
+    const secretId = config.vendorSecretPrefix + vendor.id;
+    const raw = refresh
+      ? await signingSecrets.refresh(secretId, SIGNING_SECRET_REFRESH_MS)
+      : await signingSecrets.get(secretId);
+    if (raw === undefined) return undefined;
+    let ready = prepared.get(raw);
+    if (!ready) {
+      ready = prepareSecrets(vendor.signature, raw);
+      prepared.set(raw, ready);
+    }
+    return ready;
+  }
+
+  async function handle(event: IngestEvent): Promise<{ reply: Reply; log: LogFields }> {
+    const request = normalizeEvent(event);
+    if (request.vendorId === undefined) return plain(404, { status: "no_route", reason: "POST /webhooks/{vendorId}" });
+    if (request.method !== "POST") return plain(405, { status: "method_not_allowed" });
+    telemetry.count("WebhookReceived");
+    const vendorId = request.vendorId;
+    if (request.rawBody.length > config.maxBodyBytes) {
+      return refused(413, { status: "too_large", reason: `the body is over ${config.maxBodyBytes} bytes` }, vendorId);
+    }
+    if (!isJsonContentType(request.headers["content-type"])) {
+      return refused(
+        415,
+        { status: "unsupported_media_type", reason: "send Content-Type: application/json" },
+        vendorId,
+      );
+    }
+    const vendor = config.vendors.get(vendorId);
+    // One answer for every authentication failure: nothing tells a prober which part failed.
+    if (!vendor) return refused(401, { status: "unauthorized" }, undefined, "unknown vendor");
+    const allowed = allowLists.get(vendor.id);
+    if (allowed && !allowed(request.sourceIp)) {
+      return refused(403, { status: "forbidden" }, vendor.id, "source address not in the vendor's allow-list");
+    }
+
+    let secrets: PreparedSecrets | undefined;
+    try {
+      secrets = await vendorSecrets(vendor, false);
+    } catch (error) {
+      telemetry.error("signing secret unavailable", { vendorId: vendor.id, reason: errorName(error) });
+      return unavailable({ status: "unavailable" }, { vendorId: vendor.id, reason: "signing secret unavailable" });
+    }
+    const verifyWith = (list: PreparedSecrets) =>
+      verifySignature({
+        scheme: vendor.signature,
+        secrets: list,
+        headers: request.headers,
+        rawBody: request.rawBody,
+        nowSeconds: Math.floor(clock.now() / 1000),
+        toleranceSeconds: config.signatureToleranceSeconds,
+      });
+    let verified = verifyWith(secrets as PreparedSecrets);
+    if (!verified.ok && verified.reason === "no_match") {
+      const fresh = await vendorSecrets(vendor, true).catch(() => undefined);
+      if (fresh) verified = verifyWith(fresh);
+    }
+    if (!verified.ok) return refused(401, { status: "unauthorized" }, vendor.id, `signature ${verified.reason}`);
+    const webhookId = verified.webhookId;
+
+    const parsed = parseEvent(request.rawBody, vendor.event);
+    if (parsed.kind === "invalid") {
+      return refused(
+        400,
+        { status: "invalid", webhookId, field: parsed.field, reason: parsed.reason },
+        vendor.id,
+        `invalid ${parsed.field}`,
+        webhookId,
+      );
+    }
+    if (parsed.kind === "ignored") {
+      telemetry.count("EventIgnored");
+      return {
+        reply: { statusCode: 200, answer: { status: "ignored", webhookId, reason: `event type ${parsed.type} is not a delete` } },
+        log: { vendorId: vendor.id, webhookId, outcome: "ignored" },
+      };
+    }
+
+    const referenceId = parsed.referenceId;
+    const key: LedgerKey = { vendorId: vendor.id, webhookId };
+    const log = { vendorId: vendor.id, webhookId, referenceId };
+    const now = clock.now();
+    const claimId = randomUUID();
+    const bodyHash = createHash("sha256").update(request.rawBody).digest("hex");
+    let claim: Awaited<ReturnType<Ledger["claim"]>>;
+    try {
+      claim = await ledger.claim({
+        ...key,
+        referenceId,
+        bodyHash,
+        claimId,
+        now,
+        leaseMs: config.claimLeaseSeconds * 1000,
+        expiresAt: Math.floor(now / 1000) + config.ledgerTtlDays * 86_400,
+      });
+    } catch (error) {
+      telemetry.error("ledger unavailable", { ...log, reason: errorName(error) });
+      return unavailable({ status: "unavailable", webhookId, referenceID: referenceId }, { ...log, reason: "ledger unavailable" });
+    }
+    if (!claim.claimed) return duplicate(claim.existing, bodyHash, now, log);
+
+    try {
+      return await forward(vendor, key, claimId, referenceId, log);
+    } catch (error) {
+      // Let the vendor's retry start afresh rather than be taken for a duplicate of a failure.
+      await ledger.release(key, claimId).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async function forward(
+    vendor: VendorConfig,
+    key: LedgerKey,
+    claimId: string,
+    referenceId: string,
+    log: LogFields & { webhookId: string; referenceId: string },
+  ): Promise<{ reply: Reply; log: LogFields }> {
+    const { webhookId } = key;
+    const ids = { webhookId, referenceID: referenceId };
+    const result = await deliver(delivery, routeFor(vendor, config), referenceId, { inlineRetry: true });
+    const { outcome, attempts, latencyMs } = result;
+    if (attempts > 0) telemetry.latency(latencyMs);
+    const done = { ...log, attempts, opscomLatencyMs: latencyMs };
+    const settle = async (patch: Parameters<Ledger["transition"]>[2]) => {
+      const moved = await ledger.transition(key, { from: ["in_progress"], claimId }, patch);
+      if (!moved) telemetry.warn("ledger claim was lost before the outcome was recorded", { ...done, outcome: patch.state });
+    };
+    switch (outcome.kind) {
+      case "deleted":
+        await settle({ state: "deleted", now: clock.now(), attempts });
+        telemetry.count("PermitDeleted");
+        return { reply: { statusCode: 200, answer: { status: "deleted", ...ids } }, log: { ...done, outcome: "deleted" } };
+      case "not_found":
+        await settle({ state: "not_found", now: clock.now(), attempts, opscomErrorCode: outcome.code });
+        telemetry.count("PermitNotFound");
+        return {
+          reply: { statusCode: 200, answer: { status: "not_found", ...ids } },
+          log: { ...done, outcome: "not_found", opscomErrorCode: outcome.code },
+        };
+      case "rejected": {
+        const message = outcome.message;
+        await settle({
+          state: "rejected",
+          now: clock.now(),
+          attempts,
+          lastError: message,
+          ...(outcome.code === undefined ? {} : { opscomErrorCode: outcome.code }),
+        });
+        telemetry.count("DeliveryFailed");
+        return {
+          reply: {
+            statusCode: 422,
+            answer: {
+              status: "rejected",
+              ...ids,
+              reason: "OPS-COM rejected the delete",
+              opscom: { ...(outcome.code === undefined ? {} : { errorCode: outcome.code }), errorMessage: message },
+            },
+          },
+          log: { ...done, outcome: "rejected", reason: message, ...(outcome.code === undefined ? {} : { opscomErrorCode: outcome.code }) },
+        };
+      }
+      case "token_rejected":
+      case "transient": {
+        const reason = outcome.kind === "transient" ? outcome.reason : `OPS-COM error ${outcome.code}: token rejected`;
+        if (outcome.kind === "token_rejected") {
+          telemetry.count("TokenRejected");
+          telemetry.error("OPS-COM rejected the API token after a refetch; check the token secret", {
+            ...done,
+            opscomErrorCode: outcome.code,
+          });
+        }
+        const delay = initialRetryDelaySeconds(delivery.random);
+        try {
+          await queue.enqueue(
+            { vendorId: vendor.id, webhookId, referenceId, attempt: attempts, firstSeenAt: new Date(clock.now()).toISOString() },
+            delay,
+          );
+        } catch (error) {
+          await ledger.release(key, claimId).catch(() => undefined);
+          telemetry.count("QueueUnavailable");
+          telemetry.error("retry queue unavailable", { ...done, reason: `${reason}; queue: ${errorName(error)}` });
+          return unavailable({ status: "unavailable", ...ids }, { ...done, reason: "retry queue unavailable" });
+        }
+        await settle({ state: "queued", now: clock.now(), attempts, lastError: reason });
+        telemetry.count("DeliveryQueued");
+        return {
+          reply: { statusCode: 202, answer: { status: "queued", ...ids } },
+          log: { ...done, outcome: "queued", reason, retryInSeconds: delay },
+        };
+      }
+    }
+  }
+
+  function duplicate(
+    existing: LedgerRecord,
+    bodyHash: string,
+    now: number,
+    log: LogFields,
+  ): { reply: Reply; log: LogFields } {
+    const ids = { webhookId: existing.webhookId, referenceID: existing.referenceId };
+    if (existing.bodyHash !== bodyHash) {
+      telemetry.count("WebhookRejected");
+      return {
+        reply: {
+          statusCode: 422,
+          answer: {
+            status: "rejected",
+            webhookId: existing.webhookId,
+            reason: "this webhook id was already received with a different body; send a new webhook id",
+          },
+        },
+        log: { ...log, outcome: "rejected", reason: "webhook id reused with a different body" },
+      };
+    }
+    telemetry.count("DuplicateWebhook");
+    const reply = replyFor(existing, now);
+    return {
+      reply: { ...reply, answer: reply.statusCode === 409 ? reply.answer : { ...reply.answer, duplicate: true } },
+      log: { ...log, outcome: `duplicate ${existing.state}` },
+    };
+
+    function replyFor(record: LedgerRecord, at: number): Reply {
+      switch (record.state) {
+        case "in_progress":
+          return {
+            statusCode: 409,
+            answer: { status: "in_progress", ...ids },
+            retryAfterSeconds: Math.max(1, Math.ceil((record.leaseUntil - at) / 1000)),
+          };
+        case "deleted":
+          return { statusCode: 200, answer: { status: "deleted", ...ids } };
+        case "not_found":
+          return { statusCode: 200, answer: { status: "not_found", ...ids } };
+        case "rejected":
+          return {
+            statusCode: 422,
+            answer: {
+              status: "rejected",
+              ...ids,
+              reason: "OPS-COM rejected the delete",
+              opscom: {
+                ...(record.opscomErrorCode === undefined ? {} : { errorCode: record.opscomErrorCode }),
+                errorMessage: record.lastError ?? "",
+              },
+            },
+          };
+        case "queued":
+        case "dead_lettered":
+          return { statusCode: 202, answer: { status: "queued", ...ids } };
+      }
+    }
+  }
+
+  function plain(statusCode: number, answer: Reply["answer"]): { reply: Reply; log: LogFields } {
+    return { reply: { statusCode, answer }, log: { outcome: answer.status } };
+  }
+
+  function refused(
+    statusCode: number,
+    answer: Reply["answer"],
+    vendorId: string | undefined,
+    reason?: string,
+    webhookId?: string,
+  ): { reply: Reply; log: LogFields } {
+    telemetry.count("WebhookRejected");
+    return {
+      reply: { statusCode, answer },
+      log: {
+        ...(vendorId === undefined ? {} : { vendorId }),
+        ...(webhookId === undefined ? {} : { webhookId }),
+        outcome: answer.status,
+        ...(reason === undefined ? {} : { reason }),
+      },
+    };
+  }
+
+  function unavailable(answer: Reply["answer"], log: LogFields): { reply: Reply; log: LogFields } {
+    return {
+      reply: { statusCode: 503, answer, retryAfterSeconds: UNAVAILABLE_RETRY_AFTER_SECONDS },
+      log: { ...log, outcome: "unavailable" },
+    };
+  }
+
+  return async (event) => {
+    let result: { reply: Reply; log: LogFields };
+    try {
+      result = await handle(event);
+    } catch (error) {
+      // No internals in the answer; the log line carries the error's name only, never its payload.
+      result = { reply: { statusCode: 500, answer: { status: "error" } }, log: { outcome: "error", reason: errorName(error) } };
+      telemetry.error("webhook failed", result.log);
+    }
+    telemetry.info("webhook handled", { ...result.log, httpStatus: result.reply.statusCode });
+    telemetry.flush();
+    return toResult(result.reply);
+  };
+}

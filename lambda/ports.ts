@@ -1,0 +1,113 @@
+// The narrow interfaces the relay's domain code depends on. Each has an AWS (or HTTP)
+// implementation for production and an in-memory twin for unit tests and the local harness.
+
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+/** Fetches a secret's current string; the caching layer sits above it. */
+export interface SecretSource {
+  getSecretString(secretId: string): Promise<string>;
+}
+
+export type DeliveryState = "in_progress" | "queued" | "deleted" | "not_found" | "rejected" | "dead_lettered";
+
+export const TERMINAL_STATES: readonly DeliveryState[] = ["deleted", "not_found", "rejected", "dead_lettered"];
+
+export interface LedgerKey {
+  readonly vendorId: string;
+  readonly webhookId: string;
+}
+
+export interface LedgerRecord extends LedgerKey {
+  readonly referenceId: string;
+  /** SHA-256 (hex) of the raw body: the same webhook id with another body is refused. */
+  readonly bodyHash: string;
+  readonly state: DeliveryState;
+  /** OPS-COM attempts made so far. */
+  readonly attempts: number;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  /** Who holds the in-flight claim; a transition can require it. */
+  readonly claimId: string;
+  /** Epoch ms after which an `in_progress` claim is considered abandoned (a crashed attempt). */
+  readonly leaseUntil: number;
+  /** Epoch seconds; DynamoDB's TTL attribute. */
+  readonly expiresAt: number;
+  readonly lastError?: string;
+  readonly opscomErrorCode?: number;
+}
+
+export interface ClaimRequest extends LedgerKey {
+  readonly referenceId: string;
+  readonly bodyHash: string;
+  readonly claimId: string;
+  readonly now: number;
+  readonly leaseMs: number;
+  readonly expiresAt: number;
+}
+
+export type ClaimResult = { readonly claimed: true } | { readonly claimed: false; readonly existing: LedgerRecord };
+
+export interface LedgerPatch {
+  readonly state: DeliveryState;
+  readonly now: number;
+  readonly attempts?: number;
+  readonly lastError?: string;
+  readonly opscomErrorCode?: number;
+}
+
+export interface Ledger {
+  /**
+   * Claims vendor + webhook id. Succeeds when there is no record, or when the record is an
+   * `in_progress` claim whose lease has run out (its owner crashed).
+   */
+  claim(request: ClaimRequest): Promise<ClaimResult>;
+  /** Moves a record on only if it is in one of `from` (and, when given, still held by `claimId`). */
+  transition(
+    key: LedgerKey,
+    expect: { readonly from: readonly DeliveryState[]; readonly claimId?: string },
+    patch: LedgerPatch,
+  ): Promise<boolean>;
+  /** Drops a claim so the vendor's retry is not mistaken for a duplicate. */
+  release(key: LedgerKey, claimId: string): Promise<void>;
+  get(key: LedgerKey): Promise<LedgerRecord | undefined>;
+  byReference(referenceId: string): Promise<LedgerRecord[]>;
+}
+
+/** What the retry queue carries: never the token. */
+export interface RetryMessage {
+  readonly vendorId: string;
+  readonly webhookId: string;
+  readonly referenceId: string;
+  /** OPS-COM attempts made before this message was sent. */
+  readonly attempt: number;
+  readonly firstSeenAt: string;
+}
+
+export interface RetryQueue {
+  enqueue(message: RetryMessage, delaySeconds: number): Promise<void>;
+  /** Hides a received message for `delaySeconds` before its next attempt. */
+  retryLater(receiptHandle: string, delaySeconds: number): Promise<void>;
+}
+
+export type OpscomOutcome =
+  | { readonly kind: "deleted"; readonly httpStatus: number }
+  | { readonly kind: "not_found"; readonly code: number; readonly message: string }
+  /** 9000/9001/9002: the token or client code is not accepted — refresh once, then an operator problem. */
+  | { readonly kind: "token_rejected"; readonly code: number; readonly message: string }
+  | { readonly kind: "rejected"; readonly code?: number; readonly message: string; readonly httpStatus: number }
+  | { readonly kind: "transient"; readonly reason: string; readonly httpStatus?: number };
+
+export interface DeleteRequest {
+  readonly clientCode: string;
+  readonly token: string;
+  readonly referenceId: string;
+}
+
+export interface OpscomClient {
+  deletePermit(request: DeleteRequest): Promise<OpscomOutcome>;
+}

@@ -1,0 +1,22 @@
+// When to try again. Close to the Standard Webhooks schedule: seconds, then minutes, then
+// hours — about a day in all with the default 8 attempts — each delay with ±20% jitter so a
+// burst of failures does not come back as a burst. SQS caps a message's visibility at 12 h.
+
+/** Delay before attempt k+1 after queue attempt k failed (index 0: before the first queued attempt). */
+export const RETRY_SCHEDULE_SECONDS = [5, 300, 1800, 7200, 18_000, 36_000, 36_000] as const;
+const SQS_MAX_VISIBILITY_SECONDS = 43_200;
+const SQS_MAX_DELAY_SECONDS = 900;
+
+function jitter(seconds: number, random: () => number): number {
+  return Math.max(1, Math.round(seconds * (0.8 + 0.4 * random())));
+}
+
+export function initialRetryDelaySeconds(random: () => number): number {
+  return Math.min(SQS_MAX_DELAY_SECONDS, jitter(RETRY_SCHEDULE_SECONDS[0], random));
+}
+
+/** `receiveCount` is SQS's ApproximateReceiveCount of the attempt that just failed (1-based). */
+export function nextRetryDelaySeconds(receiveCount: number, random: () => number): number {
+  const index = Math.min(Math.max(receiveCount, 1), RETRY_SCHEDULE_SECONDS.length - 1);
+  return Math.min(SQS_MAX_VISIBILITY_SECONDS, jitter(RETRY_SCHEDULE_SECONDS[index] as number, random));
+}

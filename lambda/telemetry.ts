@@ -1,0 +1,91 @@
+// Structured logs (Powertools Logger) and CloudWatch EMF metrics (Powertools Metrics) behind
+// one narrow interface, so domain code never sees either library and tests can capture both.
+// Callers pass only the fields below: never an event, a header set, a token or a secret.
+import { Logger } from "@aws-lambda-powertools/logger";
+import { MetricUnit, Metrics } from "@aws-lambda-powertools/metrics";
+
+export const SERVICE_NAME = "opscom-permit-relay";
+export const METRICS_NAMESPACE = "OpscomPermitRelay";
+
+export type MetricName =
+  | "WebhookReceived"
+  | "WebhookRejected"
+  | "PermitDeleted"
+  | "PermitNotFound"
+  | "DeliveryQueued"
+  | "DeliveryFailed"
+  | "TokenRejected"
+  | "DeadLettered"
+  | "QueueUnavailable"
+  | "EventIgnored"
+  | "DuplicateWebhook";
+
+export interface LogFields {
+  readonly vendorId?: string;
+  readonly webhookId?: string;
+  readonly referenceId?: string;
+  readonly outcome?: string;
+  readonly httpStatus?: number;
+  readonly opscomLatencyMs?: number;
+  readonly attempts?: number;
+  readonly reason?: string;
+  readonly opscomErrorCode?: number;
+  readonly retryInSeconds?: number;
+}
+
+export interface Telemetry {
+  info(message: string, fields: LogFields): void;
+  warn(message: string, fields: LogFields): void;
+  error(message: string, fields: LogFields): void;
+  count(metric: MetricName): void;
+  latency(milliseconds: number): void;
+  /** Writes the invocation's metrics; call once at the end of each invocation. */
+  flush(): void;
+}
+
+export function createPowertoolsTelemetry(): Telemetry {
+  const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? SERVICE_NAME });
+  const metrics = new Metrics({
+    namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? METRICS_NAMESPACE,
+    serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? SERVICE_NAME,
+  });
+  let pending = false;
+  return {
+    info: (message, fields) => logger.info(message, fields as Record<string, unknown>),
+    warn: (message, fields) => logger.warn(message, fields as Record<string, unknown>),
+    error: (message, fields) => logger.error(message, fields as Record<string, unknown>),
+    count(metric) {
+      metrics.addMetric(metric, MetricUnit.Count, 1);
+      pending = true;
+    },
+    latency(milliseconds) {
+      metrics.addMetric("OpscomLatency", MetricUnit.Milliseconds, milliseconds);
+      pending = true;
+    },
+    flush() {
+      if (!pending) return;
+      pending = false;
+      metrics.publishStoredMetrics();
+    },
+  };
+}
+
+/** Records everything in memory: for unit tests and the local harness's quiet mode. */
+export class RecordingTelemetry implements Telemetry {
+  readonly lines: { level: string; message: string; fields: LogFields }[] = [];
+  readonly metrics: Record<string, number> = {};
+  info(message: string, fields: LogFields): void {
+    this.lines.push({ level: "INFO", message, fields });
+  }
+  warn(message: string, fields: LogFields): void {
+    this.lines.push({ level: "WARN", message, fields });
+  }
+  error(message: string, fields: LogFields): void {
+    this.lines.push({ level: "ERROR", message, fields });
+  }
+  count(metric: MetricName): void {
+    this.metrics[metric] = (this.metrics[metric] ?? 0) + 1;
+  }
+  latency(): void {}
+  flush(): void {}
+}
