@@ -1,0 +1,43 @@
+// `npm start`: the relay on 127.0.0.1:$RELAY_PORT (default 3000) against the built-in OPS-COM
+// sandbox on 127.0.0.1:$OPSCOM_SANDBOX_PORT (default 4010), with demo secrets kept in .relay/.
+import { DEMO_VENDOR, loadOrCreateLocalSecrets, startLocalRelay } from "../local/harness";
+
+const LOCAL_SECRETS_FILE = ".relay/local.json";
+
+async function main(): Promise<void> {
+  const secrets = loadOrCreateLocalSecrets(LOCAL_SECRETS_FILE);
+  const relay = await startLocalRelay({
+    secrets,
+    relayPort: Number(process.env.RELAY_PORT ?? 3000),
+    sandboxPort: Number(process.env.OPSCOM_SANDBOX_PORT ?? 4010),
+  });
+  const permits = [1, 2, 3].map(() => relay.sandbox.createPermit());
+  const lines = [
+    "",
+    "opscom-permit-relay is running locally",
+    `  relay           ${relay.url}/webhooks/${DEMO_VENDOR}`,
+    `  OPS-COM sandbox ${relay.sandbox.url} (client code ${relay.sandbox.defaultClientCode}; faults: POST /__sandbox/faults)`,
+    `  demo vendor     ${DEMO_VENDOR} (signing secret in ${LOCAL_SECRETS_FILE})`,
+    "  sandbox permits",
+    ...permits.map((p) => `    ${p}`),
+    "",
+    "Delete one (run it twice to see the duplicate answer):",
+    `  npm run send -- --reference ${permits[0]} --id demo-${(permits[0] as string).slice(0, 8)}`,
+    "An unsigned post is refused:",
+    `  curl -i -X POST ${relay.url}/webhooks/${DEMO_VENDOR} -H 'content-type: application/json' -d '{}'`,
+    "",
+    "Ctrl-C stops it.",
+    "",
+  ];
+  process.stdout.write(`${lines.join("\n")}\n`);
+  const stop = () => {
+    relay.close().finally(() => process.exit(0));
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`npm start failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});
