@@ -45,7 +45,8 @@ export function loadConfig(env: Env): RelayConfig {
   try {
     vendors = parseVendors(required(env, "VENDORS"), "VENDORS");
   } catch (error) {
-    if (error instanceof VendorConfigError) throw new ConfigError(`VENDORS: ${error.message.replace(/^VENDORS:? ?/, "")}`);
+    if (error instanceof VendorConfigError)
+      throw new ConfigError(`VENDORS: ${error.message.replace(/^VENDORS:? ?/, "")}`);
     throw error;
   }
   const ledgerTableName = optional(env, "LEDGER_TABLE_NAME");

@@ -51,7 +51,11 @@ export async function deliver(
   try {
     token = await deps.tokens.get(route.tokenSecretId);
   } catch (error) {
-    return { outcome: { kind: "transient", reason: `token unavailable: ${errorName(error)}` }, attempts, latencyMs };
+    return {
+      outcome: { kind: "transient", reason: `token unavailable: ${errorName(error)}` },
+      attempts,
+      latencyMs,
+    };
   }
   const attempt = async (): Promise<OpscomOutcome> => {
     attempts++;
@@ -65,7 +69,9 @@ export async function deliver(
   if (outcome.kind === "token_rejected") {
     let fresh: string | undefined;
     try {
-      fresh = (await deps.tokens.refresh(route.tokenSecretId, TOKEN_REFRESH_MIN_AGE_MS)) ?? (await deps.tokens.get(route.tokenSecretId));
+      fresh =
+        (await deps.tokens.refresh(route.tokenSecretId, TOKEN_REFRESH_MIN_AGE_MS)) ??
+        (await deps.tokens.get(route.tokenSecretId));
     } catch {
       fresh = undefined;
     }

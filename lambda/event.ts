@@ -25,13 +25,18 @@ export function parseEvent(rawBody: Buffer, mapping: EventMapping): ParsedEvent 
   if (mapping.typePointer !== null) {
     const value = resolvePointer(body, mapping.typePointer);
     if (typeof value !== "string" || value.length === 0) {
-      return { kind: "invalid", field: fieldName(mapping.typePointer), reason: "the event type is missing or not a string" };
+      return {
+        kind: "invalid",
+        field: fieldName(mapping.typePointer),
+        reason: "the event type is missing or not a string",
+      };
     }
     type = value;
     if (!mapping.deleteTypes.includes(type)) return { kind: "ignored", type };
   }
   const { value, field } = findReference(body as Record<string, unknown>, mapping.referenceIdPointer);
-  const referenceId = typeof value === "number" && Number.isSafeInteger(value) && value >= 0 ? String(value) : value;
+  const referenceId =
+    typeof value === "number" && Number.isSafeInteger(value) && value >= 0 ? String(value) : value;
   if (referenceId === undefined || referenceId === null || referenceId === "") {
     return { kind: "invalid", field, reason: "the reference ID is missing" };
   }
@@ -41,14 +46,20 @@ export function parseEvent(rawBody: Buffer, mapping: EventMapping): ParsedEvent 
   return type === undefined ? { kind: "delete", referenceId } : { kind: "delete", referenceId, type };
 }
 
-function findReference(body: Record<string, unknown>, pointer: string | undefined): { value: unknown; field: string } {
+function findReference(
+  body: Record<string, unknown>,
+  pointer: string | undefined,
+): { value: unknown; field: string } {
   if (pointer !== undefined) return { value: resolvePointer(body, pointer), field: fieldName(pointer) };
   const data = body.data;
   for (const scope of [data, body]) {
     if (typeof scope !== "object" || scope === null || Array.isArray(scope)) continue;
     for (const alias of REFERENCE_ALIASES) {
       if (alias in scope) {
-        return { value: (scope as Record<string, unknown>)[alias], field: scope === data ? `data.${alias}` : alias };
+        return {
+          value: (scope as Record<string, unknown>)[alias],
+          field: scope === data ? `data.${alias}` : alias,
+        };
       }
     }
   }
@@ -75,5 +86,7 @@ export function resolvePointer(document: unknown, pointer: string): unknown {
 
 /** `/data/referenceID` → `data.referenceID`, the way the 400 answer names a field. */
 function fieldName(pointer: string): string {
-  return pointer === "" ? "body" : pointer.slice(1).replace(/\//g, ".").replace(/~1/g, "/").replace(/~0/g, "~");
+  return pointer === ""
+    ? "body"
+    : pointer.slice(1).replace(/\//g, ".").replace(/~1/g, "/").replace(/~0/g, "~");
 }

@@ -37,7 +37,8 @@ const UNAVAILABLE_RETRY_AFTER_SECONDS = 30;
 
 export function createIngestHandler(deps: IngestDeps): IngestHandler {
   const { config, clock, ledger, queue, telemetry } = deps;
-  const tokens = deps.tokens ?? new SecretCache(deps.secrets, clock, config.secretCacheTtlMs, parseTokenSecret);
+  const tokens =
+    deps.tokens ?? new SecretCache(deps.secrets, clock, config.secretCacheTtlMs, parseTokenSecret);
   const signingSecrets = new SecretCache(deps.secrets, clock, config.secretCacheTtlMs, parseSigningSecrets);
   const delivery: DeliveryDeps = {
     opscom: deps.opscom,
@@ -69,12 +70,17 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
 
   async function handle(event: IngestEvent): Promise<{ reply: Reply; log: LogFields }> {
     const request = normalizeEvent(event);
-    if (request.vendorId === undefined) return plain(404, { status: "no_route", reason: "POST /webhooks/{vendorId}" });
+    if (request.vendorId === undefined)
+      return plain(404, { status: "no_route", reason: "POST /webhooks/{vendorId}" });
     if (request.method !== "POST") return plain(405, { status: "method_not_allowed" });
     telemetry.count("WebhookReceived");
     const vendorId = request.vendorId;
     if (request.rawBody.length > config.maxBodyBytes) {
-      return refused(413, { status: "too_large", reason: `the body is over ${config.maxBodyBytes} bytes` }, vendorId);
+      return refused(
+        413,
+        { status: "too_large", reason: `the body is over ${config.maxBodyBytes} bytes` },
+        vendorId,
+      );
     }
     if (!isJsonContentType(request.headers["content-type"])) {
       return refused(
@@ -88,7 +94,12 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
     if (!vendor) return refused(401, { status: "unauthorized" }, undefined, "unknown vendor");
     const allowed = allowLists.get(vendor.id);
     if (allowed && !allowed(request.sourceIp)) {
-      return refused(403, { status: "forbidden" }, vendor.id, "source address not in the vendor's allow-list");
+      return refused(
+        403,
+        { status: "forbidden" },
+        vendor.id,
+        "source address not in the vendor's allow-list",
+      );
     }
 
     let secrets: PreparedSecrets | undefined;
@@ -96,7 +107,10 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
       secrets = await vendorSecrets(vendor, false);
     } catch (error) {
       telemetry.error("signing secret unavailable", { vendorId: vendor.id, reason: errorName(error) });
-      return unavailable({ status: "unavailable" }, { vendorId: vendor.id, reason: "signing secret unavailable" });
+      return unavailable(
+        { status: "unavailable" },
+        { vendorId: vendor.id, reason: "signing secret unavailable" },
+      );
     }
     const verifyWith = (list: PreparedSecrets) =>
       verifySignature({
@@ -112,7 +126,8 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
       const fresh = await vendorSecrets(vendor, true).catch(() => undefined);
       if (fresh) verified = verifyWith(fresh);
     }
-    if (!verified.ok) return refused(401, { status: "unauthorized" }, vendor.id, `signature ${verified.reason}`);
+    if (!verified.ok)
+      return refused(401, { status: "unauthorized" }, vendor.id, `signature ${verified.reason}`);
     const webhookId = verified.webhookId;
 
     const parsed = parseEvent(request.rawBody, vendor.event);
@@ -128,7 +143,10 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
     if (parsed.kind === "ignored") {
       telemetry.count("EventIgnored");
       return {
-        reply: { statusCode: 200, answer: { status: "ignored", webhookId, reason: `event type ${parsed.type} is not a delete` } },
+        reply: {
+          statusCode: 200,
+          answer: { status: "ignored", webhookId, reason: `event type ${parsed.type} is not a delete` },
+        },
         log: { vendorId: vendor.id, webhookId, outcome: "ignored" },
       };
     }
@@ -152,7 +170,10 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
       });
     } catch (error) {
       telemetry.error("ledger unavailable", { ...log, reason: errorName(error) });
-      return unavailable({ status: "unavailable", webhookId, referenceID: referenceId }, { ...log, reason: "ledger unavailable" });
+      return unavailable(
+        { status: "unavailable", webhookId, referenceID: referenceId },
+        { ...log, reason: "ledger unavailable" },
+      );
     }
     if (!claim.claimed) return duplicate(claim.existing, bodyHash, now, log);
 
@@ -180,13 +201,20 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
     const done = { ...log, attempts, opscomLatencyMs: latencyMs };
     const settle = async (patch: Parameters<Ledger["transition"]>[2]) => {
       const moved = await ledger.transition(key, { from: ["in_progress"], claimId }, patch);
-      if (!moved) telemetry.warn("ledger claim was lost before the outcome was recorded", { ...done, outcome: patch.state });
+      if (!moved)
+        telemetry.warn("ledger claim was lost before the outcome was recorded", {
+          ...done,
+          outcome: patch.state,
+        });
     };
     switch (outcome.kind) {
       case "deleted":
         await settle({ state: "deleted", now: clock.now(), attempts });
         telemetry.count("PermitDeleted");
-        return { reply: { statusCode: 200, answer: { status: "deleted", ...ids } }, log: { ...done, outcome: "deleted" } };
+        return {
+          reply: { statusCode: 200, answer: { status: "deleted", ...ids } },
+          log: { ...done, outcome: "deleted" },
+        };
       case "not_found":
         await settle({ state: "not_found", now: clock.now(), attempts, opscomErrorCode: outcome.code });
         telemetry.count("PermitNotFound");
@@ -211,15 +239,24 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
               status: "rejected",
               ...ids,
               reason: "OPS-COM rejected the delete",
-              opscom: { ...(outcome.code === undefined ? {} : { errorCode: outcome.code }), errorMessage: message },
+              opscom: {
+                ...(outcome.code === undefined ? {} : { errorCode: outcome.code }),
+                errorMessage: message,
+              },
             },
           },
-          log: { ...done, outcome: "rejected", reason: message, ...(outcome.code === undefined ? {} : { opscomErrorCode: outcome.code }) },
+          log: {
+            ...done,
+            outcome: "rejected",
+            reason: message,
+            ...(outcome.code === undefined ? {} : { opscomErrorCode: outcome.code }),
+          },
         };
       }
       case "token_rejected":
       case "transient": {
-        const reason = outcome.kind === "transient" ? outcome.reason : `OPS-COM error ${outcome.code}: token rejected`;
+        const reason =
+          outcome.kind === "transient" ? outcome.reason : `OPS-COM error ${outcome.code}: token rejected`;
         if (outcome.kind === "token_rejected") {
           telemetry.count("TokenRejected");
           telemetry.error("OPS-COM rejected the API token after a refetch; check the token secret", {
@@ -230,14 +267,26 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
         const delay = initialRetryDelaySeconds(delivery.random);
         try {
           await queue.enqueue(
-            { vendorId: vendor.id, webhookId, referenceId, attempt: attempts, firstSeenAt: new Date(clock.now()).toISOString() },
+            {
+              vendorId: vendor.id,
+              webhookId,
+              referenceId,
+              attempt: attempts,
+              firstSeenAt: new Date(clock.now()).toISOString(),
+            },
             delay,
           );
         } catch (error) {
           await ledger.release(key, claimId).catch(() => undefined);
           telemetry.count("QueueUnavailable");
-          telemetry.error("retry queue unavailable", { ...done, reason: `${reason}; queue: ${errorName(error)}` });
-          return unavailable({ status: "unavailable", ...ids }, { ...done, reason: "retry queue unavailable" });
+          telemetry.error("retry queue unavailable", {
+            ...done,
+            reason: `${reason}; queue: ${errorName(error)}`,
+          });
+          return unavailable(
+            { status: "unavailable", ...ids },
+            { ...done, reason: "retry queue unavailable" },
+          );
         }
         await settle({ state: "queued", now: clock.now(), attempts, lastError: reason });
         telemetry.count("DeliveryQueued");
@@ -273,7 +322,10 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
     telemetry.count("DuplicateWebhook");
     const reply = replyFor(existing, now);
     return {
-      reply: { ...reply, answer: reply.statusCode === 409 ? reply.answer : { ...reply.answer, duplicate: true } },
+      reply: {
+        ...reply,
+        answer: reply.statusCode === 409 ? reply.answer : { ...reply.answer, duplicate: true },
+      },
       log: { ...log, outcome: `duplicate ${existing.state}` },
     };
 
@@ -345,7 +397,10 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
       result = await handle(event);
     } catch (error) {
       // No internals in the answer; the log line carries the error's name only, never its payload.
-      result = { reply: { statusCode: 500, answer: { status: "error" } }, log: { outcome: "error", reason: errorName(error) } };
+      result = {
+        reply: { statusCode: 500, answer: { status: "error" } },
+        log: { outcome: "error", reason: errorName(error) },
+      };
       telemetry.error("webhook failed", result.log);
     }
     telemetry.info("webhook handled", { ...result.log, httpStatus: result.reply.statusCode });

@@ -15,7 +15,12 @@ export interface SecretSource {
 
 export type DeliveryState = "in_progress" | "queued" | "deleted" | "not_found" | "rejected" | "dead_lettered";
 
-export const TERMINAL_STATES: readonly DeliveryState[] = ["deleted", "not_found", "rejected", "dead_lettered"];
+export const TERMINAL_STATES: readonly DeliveryState[] = [
+  "deleted",
+  "not_found",
+  "rejected",
+  "dead_lettered",
+];
 
 export interface LedgerKey {
   readonly vendorId: string;
@@ -50,7 +55,9 @@ export interface ClaimRequest extends LedgerKey {
   readonly expiresAt: number;
 }
 
-export type ClaimResult = { readonly claimed: true } | { readonly claimed: false; readonly existing: LedgerRecord };
+export type ClaimResult =
+  | { readonly claimed: true }
+  | { readonly claimed: false; readonly existing: LedgerRecord };
 
 export interface LedgerPatch {
   readonly state: DeliveryState;
@@ -99,7 +106,12 @@ export type OpscomOutcome =
   | { readonly kind: "not_found"; readonly code: number; readonly message: string }
   /** 9000/9001/9002: the token or client code is not accepted — refresh once, then an operator problem. */
   | { readonly kind: "token_rejected"; readonly code: number; readonly message: string }
-  | { readonly kind: "rejected"; readonly code?: number; readonly message: string; readonly httpStatus: number }
+  | {
+      readonly kind: "rejected";
+      readonly code?: number;
+      readonly message: string;
+      readonly httpStatus: number;
+    }
   | { readonly kind: "transient"; readonly reason: string; readonly httpStatus?: number };
 
 export interface DeleteRequest {

@@ -5,7 +5,15 @@
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import type { RelayConfig } from "./config";
 import { type DeliveryDeps, deliver, errorName, routeFor } from "./delivery";
-import type { Clock, DeliveryState, Ledger, LedgerKey, RetryMessage, RetryQueue, SecretSource } from "./ports";
+import type {
+  Clock,
+  DeliveryState,
+  Ledger,
+  LedgerKey,
+  RetryMessage,
+  RetryQueue,
+  SecretSource,
+} from "./ports";
 import { nextRetryDelaySeconds } from "./retry-schedule";
 import { parseTokenSecret, SecretCache } from "./secret-cache";
 import type { LogFields, Telemetry } from "./telemetry";
@@ -48,7 +56,11 @@ export function createRetryWorker(deps: RetryWorkerDeps): RetryWorkerHandler {
       return false;
     }
     const key: LedgerKey = { vendorId: message.vendorId, webhookId: message.webhookId };
-    const log: LogFields = { vendorId: key.vendorId, webhookId: key.webhookId, referenceId: message.referenceId };
+    const log: LogFields = {
+      vendorId: key.vendorId,
+      webhookId: key.webhookId,
+      referenceId: message.referenceId,
+    };
     const existing = await ledger.get(key);
     if (existing && !OPEN.includes(existing.state)) {
       telemetry.info("retry skipped: already settled", { ...log, outcome: existing.state });
@@ -57,9 +69,18 @@ export function createRetryWorker(deps: RetryWorkerDeps): RetryWorkerHandler {
     const vendor = config.vendors.get(message.vendorId);
     if (!vendor) {
       telemetry.error("retry for a vendor no longer configured", { ...log, attempts: receiveCount });
-      return giveUpOrWait(key, log, receiveCount, record, "vendor no longer configured", existing?.attempts ?? 0);
+      return giveUpOrWait(
+        key,
+        log,
+        receiveCount,
+        record,
+        "vendor no longer configured",
+        existing?.attempts ?? 0,
+      );
     }
-    const result = await deliver(delivery, routeFor(vendor, config), message.referenceId, { inlineRetry: false });
+    const result = await deliver(delivery, routeFor(vendor, config), message.referenceId, {
+      inlineRetry: false,
+    });
     const { outcome, latencyMs } = result;
     const attempts = (existing?.attempts ?? message.attempt) + result.attempts;
     if (result.attempts > 0) telemetry.latency(latencyMs);
@@ -92,7 +113,8 @@ export function createRetryWorker(deps: RetryWorkerDeps): RetryWorkerHandler {
         return true;
       case "token_rejected":
       case "transient": {
-        const reason = outcome.kind === "transient" ? outcome.reason : `OPS-COM error ${outcome.code}: token rejected`;
+        const reason =
+          outcome.kind === "transient" ? outcome.reason : `OPS-COM error ${outcome.code}: token rejected`;
         if (outcome.kind === "token_rejected") telemetry.count("TokenRejected");
         return giveUpOrWait(key, done, receiveCount, record, reason, attempts);
       }
@@ -109,14 +131,22 @@ export function createRetryWorker(deps: RetryWorkerDeps): RetryWorkerHandler {
   ): Promise<boolean> {
     if (receiveCount >= config.retryMaxAttempts) {
       // SQS moves it to the dead-letter queue on its next receive; the ledger says so now.
-      await ledger.transition(key, { from: OPEN }, { state: "dead_lettered", now: clock.now(), attempts, lastError: reason });
+      await ledger.transition(
+        key,
+        { from: OPEN },
+        { state: "dead_lettered", now: clock.now(), attempts, lastError: reason },
+      );
       telemetry.count("DeadLettered");
       telemetry.error("delivery dead-lettered", { ...log, outcome: "dead_lettered", reason });
       await queue.retryLater(record.receiptHandle, 0).catch(() => undefined);
       return false;
     }
     const delay = nextRetryDelaySeconds(receiveCount, random);
-    await ledger.transition(key, { from: OPEN }, { state: "queued", now: clock.now(), attempts, lastError: reason });
+    await ledger.transition(
+      key,
+      { from: OPEN },
+      { state: "queued", now: clock.now(), attempts, lastError: reason },
+    );
     await queue.retryLater(record.receiptHandle, delay);
     telemetry.count("DeliveryQueued");
     telemetry.info("retry postponed", { ...log, outcome: "queued", reason, retryInSeconds: delay });

@@ -71,7 +71,9 @@ export function parseTokenSecret(raw: string, secretId: string): string {
     token = value.trim();
   }
   if (!/^[A-Za-z0-9-]{1,200}$/.test(token)) {
-    throw new SecretFormatError(`secret ${secretId} does not hold an OPS-COM API token (letters, digits and dashes)`);
+    throw new SecretFormatError(
+      `secret ${secretId} does not hold an OPS-COM API token (letters, digits and dashes)`,
+    );
   }
   return token;
 }
@@ -85,7 +87,11 @@ export function parseSigningSecrets(raw: string, secretId: string): string[] {
     throw new SecretFormatError(`secret ${secretId} must be JSON {"signingSecrets": [...]}`);
   }
   const list = (parsed as { signingSecrets?: unknown }).signingSecrets;
-  if (!Array.isArray(list) || list.length === 0 || !list.every((s) => typeof s === "string" && s.length > 0)) {
+  if (
+    !Array.isArray(list) ||
+    list.length === 0 ||
+    !list.every((s) => typeof s === "string" && s.length > 0)
+  ) {
     throw new SecretFormatError(`secret ${secretId} must hold a non-empty "signingSecrets" array of strings`);
   }
   return list as string[];

@@ -12,7 +12,12 @@ export type VerifyFailure = "missing_header" | "bad_timestamp" | "stale" | "futu
 
 export type VerifyResult =
   | { readonly ok: true; readonly webhookId: string; readonly secretIndex: number }
-  | { readonly ok: false; readonly reason: VerifyFailure; readonly detail: string; readonly webhookId?: string };
+  | {
+      readonly ok: false;
+      readonly reason: VerifyFailure;
+      readonly detail: string;
+      readonly webhookId?: string;
+    };
 
 export interface VerifyInput {
   readonly scheme: SignatureScheme;
@@ -29,17 +34,24 @@ export interface VerifyInput {
 export type PreparedSecrets = readonly (Webhook | Buffer)[];
 
 export function prepareSecrets(scheme: SignatureScheme, secrets: readonly string[]): PreparedSecrets {
-  return secrets.map((secret) => (scheme.scheme === "standard-webhooks" ? new Webhook(secret) : Buffer.from(secret)));
+  return secrets.map((secret) =>
+    scheme.scheme === "standard-webhooks" ? new Webhook(secret) : Buffer.from(secret),
+  );
 }
 
 export function verifySignature(input: VerifyInput): VerifyResult {
-  return input.scheme.scheme === "standard-webhooks" ? verifyStandard(input) : verifyHmac(input, input.scheme);
+  return input.scheme.scheme === "standard-webhooks"
+    ? verifyStandard(input)
+    : verifyHmac(input, input.scheme);
 }
 
 function verifyStandard(input: VerifyInput): VerifyResult {
   const { headers } = input;
   // Svix-powered senders use the same scheme under svix-* names.
-  const prefix = headers["webhook-signature"] !== undefined || headers["svix-signature"] === undefined ? "webhook" : "svix";
+  const prefix =
+    headers["webhook-signature"] !== undefined || headers["svix-signature"] === undefined
+      ? "webhook"
+      : "svix";
   const id = headers[`${prefix}-id`];
   const timestamp = headers[`${prefix}-timestamp`];
   const signature = headers[`${prefix}-signature`];
@@ -59,8 +71,14 @@ function verifyStandard(input: VerifyInput): VerifyResult {
     .filter((part) => part.startsWith("v1,"))
     .map((part) => Buffer.from(part.slice(3)));
   for (let i = 0; i < input.secrets.length; i++) {
-    const expected = Buffer.from((input.secrets[i] as Webhook).sign(webhookId, new Date(seconds * 1000), input.rawBody).slice(3));
-    if (offered.some((candidate) => candidate.length === expected.length && timingSafeEqual(candidate, expected))) {
+    const expected = Buffer.from(
+      (input.secrets[i] as Webhook).sign(webhookId, new Date(seconds * 1000), input.rawBody).slice(3),
+    );
+    if (
+      offered.some(
+        (candidate) => candidate.length === expected.length && timingSafeEqual(candidate, expected),
+      )
+    ) {
       return { ok: true, webhookId, secretIndex: i };
     }
   }
@@ -79,12 +97,16 @@ function verifyHmac(input: VerifyInput, scheme: HmacScheme): VerifyResult {
   const { headers, rawBody } = input;
   const header = headers[scheme.header];
   if (!header) return { ok: false, reason: "missing_header", detail: `header ${scheme.header} is missing` };
-  const webhookId = scheme.idHeader ? headers[scheme.idHeader] : createHash("sha256").update(rawBody).digest("hex");
-  if (!webhookId) return { ok: false, reason: "missing_header", detail: `header ${scheme.idHeader} is missing` };
+  const webhookId = scheme.idHeader
+    ? headers[scheme.idHeader]
+    : createHash("sha256").update(rawBody).digest("hex");
+  if (!webhookId)
+    return { ok: false, reason: "missing_header", detail: `header ${scheme.idHeader} is missing` };
   let timestamp = "";
   if (scheme.timestampHeader) {
     const value = headers[scheme.timestampHeader];
-    if (!value) return { ok: false, reason: "missing_header", detail: `header ${scheme.timestampHeader} is missing` };
+    if (!value)
+      return { ok: false, reason: "missing_header", detail: `header ${scheme.timestampHeader} is missing` };
     const checked = checkTimestamp(value, scheme.timestampHeader, input);
     if (checked !== undefined) return { ...checked, webhookId };
     timestamp = value;
@@ -132,7 +154,11 @@ function checkTimestamp(
   }
   const skew = input.nowSeconds - Number(value);
   if (skew > input.toleranceSeconds) {
-    return { ok: false, reason: "stale", detail: `${header} is ${skew} s old (tolerance ${input.toleranceSeconds} s)` };
+    return {
+      ok: false,
+      reason: "stale",
+      detail: `${header} is ${skew} s old (tolerance ${input.toleranceSeconds} s)`,
+    };
   }
   if (-skew > input.toleranceSeconds) {
     return {

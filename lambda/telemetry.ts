@@ -2,7 +2,7 @@
 // one narrow interface, so domain code never sees either library and tests can capture both.
 // Callers pass only the fields below: never an event, a header set, a token or a secret.
 import { Logger } from "@aws-lambda-powertools/logger";
-import { MetricUnit, Metrics } from "@aws-lambda-powertools/metrics";
+import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 
 export const SERVICE_NAME = "opscom-permit-relay";
 export const METRICS_NAMESPACE = "OpscomPermitRelay";

@@ -116,7 +116,10 @@ function parseSignature(value: unknown, fail: Fail): SignatureScheme {
     return { scheme: "standard-webhooks" };
   }
   if (value.scheme !== "hmac") {
-    return fail("signature.scheme", `must be "standard-webhooks" or "hmac", got ${JSON.stringify(value.scheme)}`);
+    return fail(
+      "signature.scheme",
+      `must be "standard-webhooks" or "hmac", got ${JSON.stringify(value.scheme)}`,
+    );
   }
   allowOnly(
     value,
@@ -126,11 +129,13 @@ function parseSignature(value: unknown, fail: Fail): SignatureScheme {
   );
   const header = headerName(value.header, "signature.header", true, fail) as string;
   const algorithm = value.algorithm ?? "sha256";
-  if (algorithm !== "sha256" && algorithm !== "sha512") fail("signature.algorithm", 'must be "sha256" or "sha512"');
+  if (algorithm !== "sha256" && algorithm !== "sha512")
+    fail("signature.algorithm", 'must be "sha256" or "sha512"');
   const encoding = value.encoding ?? "hex";
   if (encoding !== "hex" && encoding !== "base64") fail("signature.encoding", 'must be "hex" or "base64"');
   const prefix = value.prefix ?? "";
-  if (typeof prefix !== "string" || prefix.length > 32) fail("signature.prefix", "must be a string of at most 32 characters");
+  if (typeof prefix !== "string" || prefix.length > 32)
+    fail("signature.prefix", "must be a string of at most 32 characters");
   const timestampHeader = headerName(value.timestampHeader, "signature.timestampHeader", false, fail);
   const idHeader = headerName(value.idHeader, "signature.idHeader", false, fail);
   const signedContent = value.signedContent ?? "{body}";
@@ -167,7 +172,8 @@ function parseEvent(value: unknown, fail: Fail): EventMapping {
   allowOnly(value, ["typePointer", "referenceIdPointer", "deleteTypes"], "event.", fail);
   const typePointer = value.typePointer === undefined ? DEFAULT_EVENT.typePointer : value.typePointer;
   if (typePointer !== null) pointer(typePointer, "event.typePointer", fail);
-  if (value.referenceIdPointer !== undefined) pointer(value.referenceIdPointer, "event.referenceIdPointer", fail);
+  if (value.referenceIdPointer !== undefined)
+    pointer(value.referenceIdPointer, "event.referenceIdPointer", fail);
   const deleteTypes = value.deleteTypes ?? DEFAULT_EVENT.deleteTypes;
   if (
     !Array.isArray(deleteTypes) ||
@@ -179,7 +185,9 @@ function parseEvent(value: unknown, fail: Fail): EventMapping {
   return {
     typePointer: typePointer as string | null,
     deleteTypes: deleteTypes as string[],
-    ...(value.referenceIdPointer === undefined ? {} : { referenceIdPointer: value.referenceIdPointer as string }),
+    ...(value.referenceIdPointer === undefined
+      ? {}
+      : { referenceIdPointer: value.referenceIdPointer as string }),
   };
 }
 
@@ -195,7 +203,10 @@ function parseRoute(value: unknown, fail: Fail): VendorRoute {
     route.clientCode = value.clientCode as string;
   }
   if (value.tokenSecretId !== undefined) {
-    if (typeof value.tokenSecretId !== "string" || !/^[A-Za-z0-9/_+=.@:-]{1,2048}$/.test(value.tokenSecretId)) {
+    if (
+      typeof value.tokenSecretId !== "string" ||
+      !/^[A-Za-z0-9/_+=.@:-]{1,2048}$/.test(value.tokenSecretId)
+    ) {
       fail("opscom.tokenSecretId", "must be a secret name or ARN");
     }
     route.tokenSecretId = value.tokenSecretId as string;
@@ -216,7 +227,9 @@ function parseCidrs(value: unknown, fail: Fail): string[] {
 }
 
 /** `203.0.113.0/24` → its parts; `undefined` when malformed. A bare address is a /32 or /128. */
-export function parseCidr(cidr: string): { address: string; prefix: number; family: "ipv4" | "ipv6" } | undefined {
+export function parseCidr(
+  cidr: string,
+): { address: string; prefix: number; family: "ipv4" | "ipv6" } | undefined {
   const [address, bits, extra] = cidr.split("/");
   const version = isIP(address ?? "");
   if (extra !== undefined || version === 0) return undefined;
@@ -262,7 +275,8 @@ function headerName(value: unknown, field: string, required: boolean, fail: Fail
 
 function allowOnly(obj: Record<string, unknown>, keys: string[], prefix: string, fail: Fail): void {
   for (const key of Object.keys(obj)) {
-    if (!keys.includes(key)) fail(`${prefix}${key}`, `is not a known field; expected one of ${keys.join(", ")}`);
+    if (!keys.includes(key))
+      fail(`${prefix}${key}`, `is not a known field; expected one of ${keys.join(", ")}`);
   }
 }
 

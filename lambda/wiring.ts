@@ -1,10 +1,11 @@
 // Production wiring: the AWS adapters when the stack set their variables, the in-memory twins
 // otherwise (the local harness). Runs once per Lambda environment, at module scope.
-import type { RelayConfig } from "./config";
+
+import { createDynamoLedger } from "./adapters/dynamodb-ledger";
+import { MemoryLedger, MemoryQueue } from "./adapters/memory";
 import { createOpscomHttpClient } from "./adapters/opscom-http";
 import { createSecretsManagerSource } from "./adapters/secrets-manager";
-import { MemoryLedger, MemoryQueue } from "./adapters/memory";
-import { createDynamoLedger } from "./adapters/dynamodb-ledger";
+import type { RelayConfig } from "./config";
 import { type Clock, type RetryQueue, systemClock } from "./ports";
 import { createPowertoolsTelemetry } from "./telemetry";
 
@@ -14,7 +15,9 @@ export function productionDeps(config: RelayConfig, clock: Clock = systemClock) 
     clock,
     secrets: createSecretsManagerSource(),
     ledger: config.ledgerTableName ? createDynamoLedger(config.ledgerTableName) : new MemoryLedger(),
-    queue: config.retryQueueUrl ? lazySqsQueue(config.retryQueueUrl) : new MemoryQueue(clock, config.retryMaxAttempts),
+    queue: config.retryQueueUrl
+      ? lazySqsQueue(config.retryQueueUrl)
+      : new MemoryQueue(clock, config.retryMaxAttempts),
     opscom: createOpscomHttpClient({ baseUrl: config.opscomBaseUrl, timeoutMs: config.forwardTimeoutMs }),
     telemetry: createPowertoolsTelemetry(),
   };

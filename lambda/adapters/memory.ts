@@ -152,7 +152,10 @@ export class MemoryQueue implements RetryQueue {
 
   /** Earliest time a waiting message becomes visible, for a worker loop's sleep. */
   nextVisibleAt(): number | undefined {
-    return this.messages.reduce<number | undefined>((min, m) => (min === undefined || m.visibleAt < min ? m.visibleAt : min), undefined);
+    return this.messages.reduce<number | undefined>(
+      (min, m) => (min === undefined || m.visibleAt < min ? m.visibleAt : min),
+      undefined,
+    );
   }
 }
 
@@ -186,7 +189,8 @@ export class MemorySecrets implements SecretSource {
   async getSecretString(secretId: string): Promise<string> {
     this.calls.set(secretId, (this.calls.get(secretId) ?? 0) + 1);
     const value = this.values.get(secretId);
-    if (value === undefined) throw Object.assign(new Error(`no secret ${secretId}`), { name: "ResourceNotFoundException" });
+    if (value === undefined)
+      throw Object.assign(new Error(`no secret ${secretId}`), { name: "ResourceNotFoundException" });
     return value;
   }
 }

@@ -19,7 +19,11 @@ export function createOpscomHttpClient(options: OpscomHttpOptions): OpscomClient
   const base = new URL(options.baseUrl);
   const secure = base.protocol === "https:";
   const transport = secure ? https : http;
-  const agent = new transport.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 64, keepAliveMsecs: 1000 });
+  const agent = new transport.Agent({
+    keepAlive: true,
+    maxSockets: options.maxSockets ?? 64,
+    keepAliveMsecs: 1000,
+  });
   const basePath = base.pathname.replace(/\/+$/, "");
 
   function deletePermit(request: DeleteRequest): Promise<OpscomOutcome> {
