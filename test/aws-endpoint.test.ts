@@ -1,0 +1,826 @@
+import {
+  CreateSecretCommand,
+  DeleteSecretCommand,
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  ListSecretsCommand,
+  PutSecretValueCommand,
+  ResourceExistsException,
+  ResourceNotFoundException,
+  SecretsManagerClient,
+} from "@aws-sdk/client-secrets-manager";
+import {
+  ChangeMessageVisibilityBatchCommand,
+  ChangeMessageVisibilityCommand,
+  CreateQueueCommand,
+  DeleteMessageBatchCommand,
+  DeleteMessageCommand,
+  GetQueueAttributesCommand,
+  GetQueueUrlCommand,
+  ListDeadLetterSourceQueuesCommand,
+  ListMessageMoveTasksCommand,
+  ListQueuesCommand,
+  type Message,
+  PurgeQueueCommand,
+  QueueDoesNotExist,
+  QueueNameExists,
+  ReceiptHandleIsInvalid,
+  ReceiveMessageCommand,
+  type ReceiveMessageCommandInput,
+  SendMessageBatchCommand,
+  SendMessageCommand,
+  SetQueueAttributesCommand,
+  SQSClient,
+  StartMessageMoveTaskCommand,
+} from "@aws-sdk/client-sqs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type AwsEndpoint, startAwsEndpoint } from "../local/aws-endpoint";
+
+// The clients get their endpoint only from the standard variables, as the Lambda code will.
+const ENV_KEYS = [
+  "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+  "AWS_ENDPOINT_URL_SQS",
+  "AWS_REGION",
+  "AWS_ACCESS_KEY_ID",
+  "AWS_SECRET_ACCESS_KEY",
+  "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+] as const;
+const savedEnv = Object.fromEntries(ENV_KEYS.map((key) => [key, process.env[key]]));
+
+let endpoint: AwsEndpoint;
+let secrets: SecretsManagerClient;
+let sqs: SQSClient;
+
+beforeAll(async () => {
+  endpoint = await startAwsEndpoint();
+  process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER = endpoint.url;
+  process.env.AWS_ENDPOINT_URL_SQS = endpoint.url;
+  process.env.AWS_REGION = "us-east-1";
+  process.env.AWS_ACCESS_KEY_ID = "test";
+  process.env.AWS_SECRET_ACCESS_KEY = "test";
+  delete process.env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS;
+  secrets = new SecretsManagerClient({});
+  sqs = new SQSClient({});
+});
+
+afterAll(async () => {
+  secrets?.destroy();
+  sqs?.destroy();
+  await endpoint?.close();
+  for (const key of ENV_KEYS) {
+    if (savedEnv[key] === undefined) delete process.env[key];
+    else process.env[key] = savedEnv[key];
+  }
+});
+
+let counter = 0;
+/** Tests share one endpoint (and one virtual clock), so each works on its own secrets and queues. */
+function unique(prefix: string): string {
+  counter += 1;
+  return `${prefix}-${counter}`;
+}
+
+async function caught(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error("expected the call to fail");
+}
+
+async function receive(
+  queueUrl: string,
+  input: Partial<ReceiveMessageCommandInput> = {},
+): Promise<Message[]> {
+  const output = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, ...input }));
+  return output.Messages ?? [];
+}
+
+describe("Secrets Manager", () => {
+  it("answers GetSecretValue by name with the current version and its metadata", async () => {
+    const name = unique("relay/token");
+    const arn = endpoint.putSecret(name, "tok-123");
+
+    const output = await secrets.send(new GetSecretValueCommand({ SecretId: name }));
+
+    expect(output.SecretString).toBe("tok-123");
+    expect(output.Name).toBe(name);
+    expect(output.ARN).toBe(arn);
+    expect(arn).toMatch(
+      new RegExp(`^arn:aws:secretsmanager:us-east-1:000000000000:secret:${name}-[A-Za-z0-9]{6}$`),
+    );
+    expect(output.VersionStages).toEqual(["AWSCURRENT"]);
+    expect(output.VersionId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(output.CreatedDate).toBeInstanceOf(Date);
+    expect(Math.abs((output.CreatedDate?.getTime() ?? 0) - Date.now())).toBeLessThan(60_000);
+  });
+
+  it("finds a secret by full ARN and by partial ARN", async () => {
+    const name = unique("relay/vendors/acme");
+    const arn = endpoint.putSecret(name, "by-arn");
+
+    const full = await secrets.send(new GetSecretValueCommand({ SecretId: arn }));
+    const partial = await secrets.send(new GetSecretValueCommand({ SecretId: arn.slice(0, -7) }));
+
+    expect(full.SecretString).toBe("by-arn");
+    expect(partial.SecretString).toBe("by-arn");
+    expect(partial.ARN).toBe(arn);
+  });
+
+  it("returns a JSON secret string byte for byte", async () => {
+    const name = unique("relay/vendors/json");
+    const value = JSON.stringify({ signingSecrets: ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_b"] });
+    endpoint.putSecret(name, value);
+
+    const output = await secrets.send(new GetSecretValueCommand({ SecretId: name }));
+
+    expect(output.SecretString).toBe(value);
+    expect(JSON.parse(output.SecretString ?? "{}").signingSecrets).toHaveLength(2);
+  });
+
+  it("throws the SDK's typed ResourceNotFoundException for an unknown secret", async () => {
+    const error = await caught(secrets.send(new GetSecretValueCommand({ SecretId: unique("missing") })));
+
+    expect(error).toBeInstanceOf(ResourceNotFoundException);
+    expect(error.name).toBe("ResourceNotFoundException");
+    expect(error.message).toMatch(/can't find the specified secret/);
+  });
+
+  it("serves a new version after putSecret and keeps the old one as AWSPREVIOUS", async () => {
+    const name = unique("relay/rotating");
+    endpoint.putSecret(name, "v1");
+    const first = await secrets.send(new GetSecretValueCommand({ SecretId: name }));
+    endpoint.putSecret(name, "v2");
+
+    const current = await secrets.send(new GetSecretValueCommand({ SecretId: name }));
+    const previous = await secrets.send(
+      new GetSecretValueCommand({ SecretId: name, VersionStage: "AWSPREVIOUS" }),
+    );
+    const byId = await secrets.send(
+      new GetSecretValueCommand({ SecretId: name, VersionId: first.VersionId }),
+    );
+
+    expect(current.SecretString).toBe("v2");
+    expect(current.VersionId).not.toBe(first.VersionId);
+    expect(previous.SecretString).toBe("v1");
+    expect(previous.VersionStages).toEqual(["AWSPREVIOUS"]);
+    expect(byId.SecretString).toBe("v1");
+  });
+
+  it("supports CreateSecret, PutSecretValue, DescribeSecret, ListSecrets and DeleteSecret through the SDK", async () => {
+    const name = unique("relay/sdk-managed");
+    const created = await secrets.send(new CreateSecretCommand({ Name: name, SecretString: "one" }));
+    const duplicate = await caught(secrets.send(new CreateSecretCommand({ Name: name, SecretString: "x" })));
+    const put = await secrets.send(new PutSecretValueCommand({ SecretId: name, SecretString: "two" }));
+    const described = await secrets.send(new DescribeSecretCommand({ SecretId: created.ARN }));
+    const listed = await secrets.send(
+      new ListSecretsCommand({ Filters: [{ Key: "name", Values: ["relay/sdk-managed"] }] }),
+    );
+    const value = await secrets.send(new GetSecretValueCommand({ SecretId: name }));
+    await secrets.send(new DeleteSecretCommand({ SecretId: name, ForceDeleteWithoutRecovery: true }));
+    const afterDelete = await caught(secrets.send(new GetSecretValueCommand({ SecretId: name })));
+
+    expect(duplicate).toBeInstanceOf(ResourceExistsException);
+    expect(value.SecretString).toBe("two");
+    expect(put.VersionStages).toEqual(["AWSCURRENT"]);
+    expect(described.VersionIdsToStages).toEqual({
+      [created.VersionId ?? ""]: ["AWSPREVIOUS"],
+      [put.VersionId ?? ""]: ["AWSCURRENT"],
+    });
+    expect(listed.SecretList?.map((secret) => secret.Name)).toContain(name);
+    expect(afterDelete).toBeInstanceOf(ResourceNotFoundException);
+  });
+
+  it("deleteSecret removes a secret at once", async () => {
+    const name = unique("relay/deleted");
+    endpoint.putSecret(name, "gone soon");
+    endpoint.deleteSecret(name);
+
+    const error = await caught(secrets.send(new GetSecretValueCommand({ SecretId: name })));
+
+    expect(error).toBeInstanceOf(ResourceNotFoundException);
+  });
+
+  it("counts GetSecretValue calls per secret, whether asked by name or ARN, and in total", async () => {
+    const name = unique("relay/counted");
+    const other = unique("relay/other");
+    const arn = endpoint.putSecret(name, "x");
+    endpoint.putSecret(other, "y");
+    const totalBefore = endpoint.getSecretValueCalls();
+
+    await secrets.send(new GetSecretValueCommand({ SecretId: name }));
+    await secrets.send(new GetSecretValueCommand({ SecretId: arn }));
+    await secrets.send(new GetSecretValueCommand({ SecretId: other }));
+
+    expect(endpoint.getSecretValueCalls(name)).toBe(2);
+    expect(endpoint.getSecretValueCalls(arn)).toBe(2);
+    expect(endpoint.getSecretValueCalls(other)).toBe(1);
+    expect(endpoint.getSecretValueCalls() - totalBefore).toBe(3);
+  });
+
+  it("fails the next GetSecretValue calls on request, counting them", async () => {
+    const name = unique("relay/flaky");
+    endpoint.putSecret(name, "eventually");
+    const noRetry = new SecretsManagerClient({ maxAttempts: 1 });
+    endpoint.failNext("GetSecretValue", 1, "ThrottlingException");
+
+    const error = await caught(noRetry.send(new GetSecretValueCommand({ SecretId: name })));
+    const after = await noRetry.send(new GetSecretValueCommand({ SecretId: name }));
+    noRetry.destroy();
+
+    expect(error.name).toBe("ThrottlingException");
+    expect(after.SecretString).toBe("eventually");
+    expect(endpoint.getSecretValueCalls(name)).toBe(2);
+  });
+});
+
+describe("SQS", () => {
+  async function createQueue(name: string, attributes?: Record<string, string>): Promise<string> {
+    const output = await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
+    return output.QueueUrl ?? "";
+  }
+
+  async function queueArn(queueUrl: string): Promise<string> {
+    const output = await sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["QueueArn"] }),
+    );
+    return output.Attributes?.QueueArn ?? "";
+  }
+
+  it("creates queues, finds them by name and reports their attributes", async () => {
+    const name = unique("retry");
+    const queueUrl = await createQueue(name, { VisibilityTimeout: "45", DelaySeconds: "0" });
+    const again = await createQueue(name, { VisibilityTimeout: "45" });
+    const conflict = await caught(createQueue(name, { VisibilityTimeout: "10" }));
+    const found = await sqs.send(new GetQueueUrlCommand({ QueueName: name }));
+    const attributes = await sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["All"] }),
+    );
+    const listed = await sqs.send(new ListQueuesCommand({ QueueNamePrefix: name }));
+
+    expect(queueUrl).toBe(`${endpoint.url}/000000000000/${name}`);
+    expect(again).toBe(queueUrl);
+    expect(conflict).toBeInstanceOf(QueueNameExists);
+    expect(found.QueueUrl).toBe(queueUrl);
+    expect(attributes.Attributes).toMatchObject({
+      QueueArn: `arn:aws:sqs:us-east-1:000000000000:${name}`,
+      VisibilityTimeout: "45",
+      ApproximateNumberOfMessages: "0",
+      ApproximateNumberOfMessagesNotVisible: "0",
+      ApproximateNumberOfMessagesDelayed: "0",
+    });
+    expect(listed.QueueUrls).toEqual([queueUrl]);
+  });
+
+  it("throws the SDK's typed QueueDoesNotExist for an unknown queue", async () => {
+    const byName = await caught(sqs.send(new GetQueueUrlCommand({ QueueName: unique("nope") })));
+    const byUrl = await caught(
+      sqs.send(
+        new SendMessageCommand({
+          QueueUrl: `${endpoint.url}/000000000000/${unique("nope")}`,
+          MessageBody: "x",
+        }),
+      ),
+    );
+
+    expect(byName).toBeInstanceOf(QueueDoesNotExist);
+    expect(byUrl).toBeInstanceOf(QueueDoesNotExist);
+    expect(byUrl.name).toBe("QueueDoesNotExist");
+    // The legacy query error code SQS sends in x-amzn-query-error, which the SDK exposes as Code.
+    expect((byName as Error & { Code?: string }).Code).toBe("AWS.SimpleQueueService.NonExistentQueue");
+  });
+
+  it("sends, receives and deletes a message with its system attributes", async () => {
+    const queueUrl = endpoint.createQueue(unique("basic"));
+    const sent = await sqs.send(
+      new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: '{"referenceID":"r-1"}' }),
+    );
+
+    const [message] = await receive(queueUrl, {
+      MessageSystemAttributeNames: [
+        "ApproximateReceiveCount",
+        "SentTimestamp",
+        "ApproximateFirstReceiveTimestamp",
+      ],
+    });
+    const statsWhileInFlight = endpoint.queueStats(queueUrl);
+    await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message?.ReceiptHandle }));
+
+    expect(message?.MessageId).toBe(sent.MessageId);
+    expect(message?.Body).toBe('{"referenceID":"r-1"}');
+    expect(message?.Attributes?.ApproximateReceiveCount).toBe("1");
+    expect(Number(message?.Attributes?.SentTimestamp)).toBeGreaterThan(Date.now() - 60_000);
+    expect(message?.Attributes?.ApproximateFirstReceiveTimestamp).toBeDefined();
+    expect(statsWhileInFlight).toEqual({ visible: 0, inFlight: 1, delayed: 0, total: 1 });
+    expect(endpoint.queueStats(queueUrl).total).toBe(0);
+  });
+
+  it("returns the system attributes asked for via the older AttributeNames too", async () => {
+    const queueUrl = endpoint.createQueue(unique("legacy-attrs"));
+    await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: "x" }));
+
+    const [message] = await receive(queueUrl, { AttributeNames: ["All"] });
+
+    expect(message?.Attributes).toMatchObject({ ApproximateReceiveCount: "1", SenderId: "000000000000" });
+    expect(message?.Attributes?.SentTimestamp).toMatch(/^\d{13}$/);
+  });
+
+  it("answers message-attribute MD5s that match SQS's published values", async () => {
+    const queueUrl = endpoint.createQueue(unique("md5"));
+    // Known answers from SQS's documentation and other SQS implementations' test suites.
+    const single = await sqs.send(
+      new SendMessageCommand({
+        QueueUrl: queueUrl,
+        MessageBody: "a",
+        MessageAttributes: { SellerName: { DataType: "String", StringValue: "Example Store" } },
+      }),
+    );
+    const two = await sqs.send(
+      new SendMessageCommand({
+        QueueUrl: queueUrl,
+        MessageBody: "b",
+        MessageAttributes: {
+          ordinal: { DataType: "Number", StringValue: "1" },
+          category: { DataType: "String", StringValue: "test" },
+        },
+      }),
+    );
+    const number = await sqs.send(
+      new SendMessageCommand({
+        QueueUrl: queueUrl,
+        MessageBody: "c",
+        MessageAttributes: { timestamp: { DataType: "Number", StringValue: "1493147359900" } },
+      }),
+    );
+
+    expect(single.MD5OfMessageAttributes).toBe("cd28f3b68aeee4b2eac9c66f2f694b58");
+    expect(two.MD5OfMessageAttributes).toBe("d21ae90c49061e927f57df5f5d72be1f");
+    expect(number.MD5OfMessageAttributes).toBe("235c5c510d26fb653d073faed50ae77c");
+    expect(single.MD5OfMessageBody).toBe("0cc175b9c0f1b6a831c399e269772661");
+  });
+
+  it("returns only the message attributes asked for, binary ones included, with a matching MD5", async () => {
+    const queueUrl = endpoint.createQueue(unique("attrs"));
+    const sent = await sqs.send(
+      new SendMessageCommand({
+        QueueUrl: queueUrl,
+        MessageBody: "with attributes",
+        MessageAttributes: {
+          "relay.vendor": { DataType: "String", StringValue: "acme" },
+          "relay.attempt": { DataType: "Number", StringValue: "2" },
+          blob: { DataType: "Binary", BinaryValue: new Uint8Array([0, 1, 254, 255]) },
+        },
+      }),
+    );
+
+    const [message] = await receive(queueUrl, {
+      MessageAttributeNames: ["relay.*", "blob"],
+      VisibilityTimeout: 0,
+    });
+    const [none] = await receive(queueUrl);
+
+    expect(message?.MessageAttributes?.["relay.vendor"]?.StringValue).toBe("acme");
+    expect(message?.MessageAttributes?.["relay.attempt"]?.StringValue).toBe("2");
+    expect([...(message?.MessageAttributes?.blob?.BinaryValue ?? [])]).toEqual([0, 1, 254, 255]);
+    expect(message?.MD5OfMessageAttributes).toBe(sent.MD5OfMessageAttributes);
+    expect(none?.MessageAttributes).toBeUndefined();
+    expect(none?.MD5OfMessageAttributes).toBeUndefined();
+  });
+
+  it("holds a delayed message back until the virtual clock passes its delay", async () => {
+    const queueUrl = endpoint.createQueue(unique("delayed"));
+    await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: "later", DelaySeconds: 60 }));
+
+    const early = await receive(queueUrl);
+    const statsEarly = endpoint.queueStats(queueUrl);
+    endpoint.advanceClock(60_000);
+    const late = await receive(queueUrl);
+
+    expect(early).toEqual([]);
+    expect(statsEarly).toEqual({ visible: 0, inFlight: 0, delayed: 1, total: 1 });
+    expect(late.map((message) => message.Body)).toEqual(["later"]);
+  });
+
+  it("applies the queue's DelaySeconds when the message names none", async () => {
+    const queueUrl = endpoint.createQueue(unique("queue-delay"), { DelaySeconds: "30" });
+    await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: "x" }));
+
+    const attributes = await sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: queueUrl,
+        AttributeNames: ["ApproximateNumberOfMessagesDelayed"],
+      }),
+    );
+    endpoint.advanceClock(30_000);
+
+    expect(attributes.Attributes).toEqual({ ApproximateNumberOfMessagesDelayed: "1" });
+    expect(endpoint.queueStats(queueUrl).visible).toBe(1);
+  });
+
+  it("redelivers a message after its visibility timeout, with a higher receive count and a new handle", async () => {
+    const queueUrl = endpoint.createQueue(unique("visibility"), { VisibilityTimeout: "30" });
+    await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: "retry me" }));
+    const names: ReceiveMessageCommandInput["MessageSystemAttributeNames"] = ["All"];
+
+    const [first] = await receive(queueUrl, { MessageSystemAttributeNames: names });
+    const hidden = await receive(queueUrl);
+    endpoint.advanceClock(29_000);
+    const stillHidden = await receive(queueUrl);
+    endpoint.advanceClock(1_000);
+    const [second] = await receive(queueUrl, { MessageSystemAttributeNames: names });
+    // The first handle is stale now: deleting with it leaves the message where it is, as SQS may.
+    await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: first?.ReceiptHandle }));
+
+    expect(hidden).toEqual([]);
+    expect(stillHidden).toEqual([]);
+    expect(second?.MessageId).toBe(first?.MessageId);
+    expect(second?.Attributes?.ApproximateReceiveCount).toBe("2");
+    expect(second?.Attributes?.ApproximateFirstReceiveTimestamp).toBe(
+      first?.Attributes?.ApproximateFirstReceiveTimestamp,
+    );
+    expect(second?.ReceiptHandle).not.toBe(first?.ReceiptHandle);
+    expect(endpoint.peekMessages(queueUrl)).toEqual([
+      { messageId: first?.MessageId, body: "retry me", receiveCount: 2 },
+    ]);
+  });
+
+  it("lets a receive override the queue's visibility timeout", async () => {
+    const queueUrl = endpoint.createQueue(unique("override"), { VisibilityTimeout: "300" });
+    await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: "x" }));
+
+    await receive(queueUrl, { VisibilityTimeout: 5 });
+    endpoint.advanceClock(5_000);
+
+    expect(endpoint.queueStats(queueUrl)).toMatchObject({ visible: 1, inFlight: 0 });
+  });
+
+  it("changes a message's visibility, and rejects stale or made-up receipt handles", async () => {
+    const queueUrl = endpoint.createQueue(unique("change-visibility"), { VisibilityTimeout: "10" });
+    await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: "x" }));
+    const [message] = await receive(queueUrl);
+    const handle = message?.ReceiptHandle;
+
+    await sqs.send(
+      new ChangeMessageVisibilityCommand({
+        QueueUrl: queueUrl,
+        ReceiptHandle: handle,
+        VisibilityTimeout: 120,
+      }),
+    );
+    endpoint.advanceClock(60_000);
+    const afterExtension = endpoint.queueStats(queueUrl);
+    await sqs.send(
+      new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: handle, VisibilityTimeout: 0 }),
+    );
+    const released = endpoint.queueStats(queueUrl);
+    const expired = await caught(
+      sqs.send(
+        new ChangeMessageVisibilityCommand({
+          QueueUrl: queueUrl,
+          ReceiptHandle: handle,
+          VisibilityTimeout: 30,
+        }),
+      ),
+    );
+    const madeUp = await caught(
+      sqs.send(
+        new ChangeMessageVisibilityCommand({
+          QueueUrl: queueUrl,
+          ReceiptHandle: "bogus",
+          VisibilityTimeout: 30,
+        }),
+      ),
+    );
+    const deleteMadeUp = await caught(
+      sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: "bogus" })),
+    );
+
+    expect(afterExtension).toMatchObject({ visible: 0, inFlight: 1 });
+    expect(released).toMatchObject({ visible: 1, inFlight: 0 });
+    expect(expired).toBeInstanceOf(ReceiptHandleIsInvalid);
+    expect(madeUp).toBeInstanceOf(ReceiptHandleIsInvalid);
+    expect(deleteMadeUp).toBeInstanceOf(ReceiptHandleIsInvalid);
+  });
+
+  it("handles batch send, change-visibility and delete with per-entry results", async () => {
+    const queueUrl = endpoint.createQueue(unique("batch"));
+    const sent = await sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: [
+          { Id: "a", MessageBody: "first" },
+          {
+            Id: "b",
+            MessageBody: "second",
+            MessageAttributes: { k: { DataType: "String", StringValue: "v" } },
+          },
+          { Id: "c", MessageBody: "third", DelaySeconds: 120 },
+        ],
+      }),
+    );
+    const received = await receive(queueUrl, { MaxNumberOfMessages: 10 });
+    const handles = received.map((message) => message.ReceiptHandle);
+
+    const changed = await sqs.send(
+      new ChangeMessageVisibilityBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: [
+          { Id: "ok", ReceiptHandle: handles[0], VisibilityTimeout: 0 },
+          { Id: "bad", ReceiptHandle: "bogus", VisibilityTimeout: 0 },
+        ],
+      }),
+    );
+    const deleted = await sqs.send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: [
+          { Id: "one", ReceiptHandle: handles[1] },
+          { Id: "bad", ReceiptHandle: "bogus" },
+        ],
+      }),
+    );
+
+    expect(sent.Successful?.map((entry) => entry.Id)).toEqual(["a", "b", "c"]);
+    expect(sent.Successful?.[1]?.MD5OfMessageAttributes).toMatch(/^[0-9a-f]{32}$/);
+    expect(sent.Failed).toEqual([]);
+    expect(received.map((message) => message.Body)).toEqual(["first", "second"]);
+    expect(changed.Successful).toEqual([{ Id: "ok" }]);
+    expect(changed.Failed).toEqual([
+      expect.objectContaining({ Id: "bad", Code: "ReceiptHandleIsInvalid", SenderFault: true }),
+    ]);
+    expect(deleted.Successful).toEqual([{ Id: "one" }]);
+    expect(deleted.Failed?.map((entry) => entry.Code)).toEqual(["ReceiptHandleIsInvalid"]);
+    expect(endpoint.peekMessages(queueUrl).map((message) => message.body)).toEqual(["first", "third"]);
+    expect(endpoint.queueStats(queueUrl)).toEqual({ visible: 1, inFlight: 0, delayed: 1, total: 2 });
+  });
+
+  it("rejects malformed batches as SQS does", async () => {
+    const queueUrl = endpoint.createQueue(unique("bad-batch"));
+
+    const duplicateIds = await caught(
+      sqs.send(
+        new SendMessageBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: [
+            { Id: "same", MessageBody: "1" },
+            { Id: "same", MessageBody: "2" },
+          ],
+        }),
+      ),
+    );
+    const tooMany = await caught(
+      sqs.send(
+        new SendMessageBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: Array.from({ length: 11 }, (_, index) => ({ Id: `m${index}`, MessageBody: "x" })),
+        }),
+      ),
+    );
+
+    expect(duplicateIds.name).toBe("BatchEntryIdsNotDistinct");
+    expect(tooMany.name).toBe("TooManyEntriesInBatchRequest");
+    expect(endpoint.queueStats(queueUrl).total).toBe(0);
+  });
+
+  it("receives at most MaxNumberOfMessages, and never more than ten", async () => {
+    const queueUrl = endpoint.createQueue(unique("max"));
+    for (let batch = 0; batch < 2; batch += 1) {
+      await sqs.send(
+        new SendMessageBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: Array.from({ length: 6 }, (_, index) => ({
+            Id: `m${index}`,
+            MessageBody: `${batch}-${index}`,
+          })),
+        }),
+      );
+    }
+
+    const three = await receive(queueUrl, { MaxNumberOfMessages: 3 });
+    const rest = await receive(queueUrl, { MaxNumberOfMessages: 10 });
+    const tooMany = await caught(receive(queueUrl, { MaxNumberOfMessages: 11 }));
+
+    expect(three).toHaveLength(3);
+    expect(rest).toHaveLength(9);
+    expect(tooMany.name).toBe("InvalidParameterValue");
+  });
+
+  it("moves a message to the dead-letter queue once it has been received maxReceiveCount times", async () => {
+    const dlqUrl = endpoint.createQueue(unique("dlq"));
+    const dlqArn = await queueArn(dlqUrl);
+    const sourceUrl = endpoint.createQueue(unique("source"), {
+      VisibilityTimeout: "10",
+      RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: 2 }),
+    });
+    const sourceArn = await queueArn(sourceUrl);
+    await sqs.send(new SendMessageCommand({ QueueUrl: sourceUrl, MessageBody: "poison" }));
+
+    const first = await receive(sourceUrl);
+    endpoint.advanceClock(10_000);
+    const second = await receive(sourceUrl);
+    endpoint.advanceClock(10_000);
+    const third = await receive(sourceUrl);
+    const [dead] = await receive(dlqUrl, { MessageSystemAttributeNames: ["All"] });
+    const sources = await sqs.send(new ListDeadLetterSourceQueuesCommand({ QueueUrl: dlqUrl }));
+    const policy = await sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: sourceUrl, AttributeNames: ["RedrivePolicy"] }),
+    );
+
+    expect(first).toHaveLength(1);
+    expect(second).toHaveLength(1);
+    expect(third).toEqual([]);
+    expect(endpoint.queueStats(sourceUrl).total).toBe(0);
+    expect(dead?.Body).toBe("poison");
+    expect(dead?.MessageId).toBe(first[0]?.MessageId);
+    expect(dead?.Attributes?.DeadLetterQueueSourceArn).toBe(sourceArn);
+    expect(dead?.Attributes?.ApproximateReceiveCount).toBe("3");
+    expect(sources.queueUrls).toEqual([sourceUrl]);
+    expect(JSON.parse(policy.Attributes?.RedrivePolicy ?? "{}")).toEqual({
+      deadLetterTargetArn: dlqArn,
+      maxReceiveCount: 2,
+    });
+  });
+
+  it("refuses a RedrivePolicy whose dead-letter queue does not exist", async () => {
+    const queueUrl = endpoint.createQueue(unique("no-dlq"));
+    const policy = JSON.stringify({
+      deadLetterTargetArn: "arn:aws:sqs:us-east-1:000000000000:nowhere",
+      maxReceiveCount: 3,
+    });
+
+    const error = await caught(
+      sqs.send(new SetQueueAttributesCommand({ QueueUrl: queueUrl, Attributes: { RedrivePolicy: policy } })),
+    );
+
+    expect(error.name).toBe("InvalidParameterValue");
+    expect(error.message).toMatch(/Dead letter target does not exist/);
+  });
+
+  it("redrives dead letters back with StartMessageMoveTask and lists the task", async () => {
+    const dlqUrl = endpoint.createQueue(unique("redrive-dlq"));
+    const dlqArn = await queueArn(dlqUrl);
+    const sourceUrl = endpoint.createQueue(unique("redrive-source"), {
+      VisibilityTimeout: "5",
+      RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: 1 }),
+    });
+    const elsewhereUrl = endpoint.createQueue(unique("redrive-elsewhere"));
+    await sqs.send(new SendMessageCommand({ QueueUrl: sourceUrl, MessageBody: "m1" }));
+    await sqs.send(new SendMessageCommand({ QueueUrl: sourceUrl, MessageBody: "m2" }));
+    await receive(sourceUrl, { MaxNumberOfMessages: 10 });
+    endpoint.advanceClock(5_000);
+    await receive(sourceUrl, { MaxNumberOfMessages: 10 }); // both move to the DLQ here
+    const deadBefore = endpoint.queueStats(dlqUrl).total;
+
+    const task = await sqs.send(new StartMessageMoveTaskCommand({ SourceArn: dlqArn }));
+    const back = await receive(sourceUrl, { MaxNumberOfMessages: 10, MessageSystemAttributeNames: ["All"] });
+    const tasks = await sqs.send(new ListMessageMoveTasksCommand({ SourceArn: dlqArn }));
+    await sqs.send(new SendMessageCommand({ QueueUrl: dlqUrl, MessageBody: "m3" }));
+    await sqs.send(
+      new StartMessageMoveTaskCommand({ SourceArn: dlqArn, DestinationArn: await queueArn(elsewhereUrl) }),
+    );
+    const notADlq = await caught(
+      sqs.send(new StartMessageMoveTaskCommand({ SourceArn: await queueArn(elsewhereUrl) })),
+    );
+
+    expect(deadBefore).toBe(2);
+    expect(task.TaskHandle).toBeTruthy();
+    expect(back.map((message) => message.Body).sort()).toEqual(["m1", "m2"]);
+    expect(back.map((message) => message.Attributes?.ApproximateReceiveCount)).toEqual(["1", "1"]);
+    expect(back.every((message) => message.Attributes?.DeadLetterQueueSourceArn === undefined)).toBe(true);
+    expect(tasks.Results?.[0]).toMatchObject({
+      Status: "COMPLETED",
+      SourceArn: dlqArn,
+      ApproximateNumberOfMessagesMoved: 2,
+    });
+    expect(endpoint.peekMessages(elsewhereUrl).map((message) => message.body)).toEqual(["m3"]);
+    expect(endpoint.queueStats(dlqUrl).total).toBe(0);
+    expect(notADlq.name).toBe("InvalidParameterValue");
+  });
+
+  it("answers a long poll as soon as a message arrives", async () => {
+    const queueUrl = endpoint.createQueue(unique("long-poll"));
+    const started = Date.now();
+
+    const polling = receive(queueUrl, { WaitTimeSeconds: 20 });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: "wake up" }));
+    const messages = await polling;
+
+    expect(messages.map((message) => message.Body)).toEqual(["wake up"]);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it("answers a long poll when advanceClock makes a delayed message visible", async () => {
+    const queueUrl = endpoint.createQueue(unique("long-poll-clock"));
+    await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: "delayed", DelaySeconds: 900 }));
+    const started = Date.now();
+
+    const polling = receive(queueUrl, { WaitTimeSeconds: 20 });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    endpoint.advanceClock(900_000);
+    const messages = await polling;
+
+    expect(messages.map((message) => message.Body)).toEqual(["delayed"]);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it("takes no message for a long poll its client has abandoned", async () => {
+    const queueUrl = endpoint.createQueue(unique("long-poll-abandoned"));
+    const controller = new AbortController();
+
+    const polling = caught(
+      sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, WaitTimeSeconds: 20 }), {
+        abortSignal: controller.signal,
+      }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    controller.abort();
+    const error = await polling;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: "for someone else" }));
+
+    expect(error.name).toBe("AbortError");
+    expect(endpoint.queueStats(queueUrl)).toMatchObject({ visible: 1, inFlight: 0 });
+  });
+
+  it("answers an empty long poll after WaitTimeSeconds, using the queue's default wait", async () => {
+    const queueUrl = endpoint.createQueue(unique("long-poll-empty"), { ReceiveMessageWaitTimeSeconds: "1" });
+    const started = Date.now();
+
+    const messages = await receive(queueUrl);
+
+    expect(messages).toEqual([]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+  });
+
+  it("makes SendMessage fail when told to, and the SDK surface the 500 once its retries are spent", async () => {
+    const queueUrl = endpoint.createQueue(unique("unavailable"));
+    const before = endpoint.callCounts().SendMessage ?? 0;
+    endpoint.failNext("SendMessage", 3);
+
+    const error = await caught(sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: "x" })));
+    const afterFailures = endpoint.callCounts().SendMessage ?? 0;
+    await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: "y" }));
+
+    expect(error.name).toBe("InternalError");
+    expect((error as Error & { $metadata: { httpStatusCode?: number } }).$metadata.httpStatusCode).toBe(500);
+    expect(afterFailures - before).toBe(3);
+    expect(endpoint.peekMessages(queueUrl).map((message) => message.body)).toEqual(["y"]);
+  });
+
+  it("lets the SDK's own retry ride over a single injected failure", async () => {
+    const queueUrl = endpoint.createQueue(unique("blip"));
+    const before = endpoint.callCounts().SendMessage ?? 0;
+    endpoint.failNext("SendMessage");
+
+    await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: "x" }));
+
+    expect((endpoint.callCounts().SendMessage ?? 0) - before).toBe(2);
+    expect(endpoint.queueStats(queueUrl).total).toBe(1);
+  });
+
+  it("injects a named error type, mapped to the SDK's typed exception", async () => {
+    const queueUrl = endpoint.createQueue(unique("named-failure"));
+    endpoint.failNext("ReceiveMessage", 1, "QueueDoesNotExist");
+
+    const error = await caught(receive(queueUrl));
+
+    expect(error).toBeInstanceOf(QueueDoesNotExist);
+    expect(() => endpoint.failNext("SendMesage")).toThrow(/unknown operation/);
+  });
+
+  it("purges a queue and drops messages past their retention period", async () => {
+    const purgedUrl = endpoint.createQueue(unique("purge"));
+    const shortLivedUrl = endpoint.createQueue(unique("retention"), { MessageRetentionPeriod: "60" });
+    await sqs.send(new SendMessageCommand({ QueueUrl: purgedUrl, MessageBody: "x" }));
+    await sqs.send(new SendMessageCommand({ QueueUrl: shortLivedUrl, MessageBody: "y" }));
+
+    await sqs.send(new PurgeQueueCommand({ QueueUrl: purgedUrl }));
+    const beforeExpiry = endpoint.queueStats(shortLivedUrl).total;
+    endpoint.advanceClock(60_000);
+
+    expect(endpoint.queueStats(purgedUrl).total).toBe(0);
+    expect(beforeExpiry).toBe(1);
+    expect(endpoint.queueStats(shortLivedUrl).total).toBe(0);
+  });
+
+  it("validates queue attributes on SetQueueAttributes and applies valid ones", async () => {
+    const queueUrl = endpoint.createQueue(unique("set-attrs"));
+
+    await sqs.send(
+      new SetQueueAttributesCommand({ QueueUrl: queueUrl, Attributes: { VisibilityTimeout: "7" } }),
+    );
+    const outOfRange = await caught(
+      sqs.send(
+        new SetQueueAttributesCommand({ QueueUrl: queueUrl, Attributes: { VisibilityTimeout: "50000" } }),
+      ),
+    );
+    const attributes = await sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["VisibilityTimeout"] }),
+    );
+
+    expect(attributes.Attributes).toEqual({ VisibilityTimeout: "7" });
+    expect(outOfRange.name).toBe("InvalidAttributeValue");
+  });
+});
