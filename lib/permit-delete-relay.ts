@@ -1,0 +1,990 @@
+// The whole relay as one L3 construct: API Gateway → ingest Lambda → OPS-COM, with an SQS
+// retry queue drained by the retry worker, a DynamoDB ledger, alarms and a dashboard.
+// Everything it builds is in this file, top to bottom, so a reviewer sees every default.
+import * as path from "node:path";
+import { ArnFormat, Duration, Names, RemovalPolicy, Stack, Validations } from "aws-cdk-lib";
+import * as apigw from "aws-cdk-lib/aws-apigateway";
+import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
+import * as cwActions from "aws-cdk-lib/aws-cloudwatch-actions";
+import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
+import * as iam from "aws-cdk-lib/aws-iam";
+import * as kms from "aws-cdk-lib/aws-kms";
+import * as lambda from "aws-cdk-lib/aws-lambda";
+import * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
+import * as logs from "aws-cdk-lib/aws-logs";
+import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
+import * as sns from "aws-cdk-lib/aws-sns";
+import * as sqs from "aws-cdk-lib/aws-sqs";
+import * as wafv2 from "aws-cdk-lib/aws-wafv2";
+import { Construct } from "constructs";
+import { CLIENT_CODE_PATTERN, parseVendors, type VendorConfig } from "../lambda/vendors";
+
+/** Powertools service name: the `service` dimension of every EMF metric and log line. */
+export const SERVICE_NAME = "opscom-permit-relay";
+/** CloudWatch namespace of the relay's EMF metrics. */
+export const METRICS_NAMESPACE = "OpscomPermitRelay";
+export const DEFAULT_OPSCOM_BASE_URL = "https://controller.operationscommander.com";
+export const DEFAULT_VENDOR_SECRET_PREFIX = "opscom-permit-relay/vendors/";
+
+/**
+ * How both functions are bundled: one CommonJS file per function, built by the local
+ * esbuild (never Docker), with the AWS SDK inside so the artifact is self-contained and
+ * runs the SDK version the lock file pins. Kept in one place so it can be tuned; the
+ * ingest bundle must stay at or below 500 kB (test/cdk/bundle.test.ts).
+ */
+export const LAMBDA_BUNDLING: nodejs.BundlingOptions = {
+  format: nodejs.OutputFormat.CJS,
+  target: "node22",
+  // Prefer packages' ES module builds: esbuild tree-shakes them far better than their
+  // CommonJS builds (the AWS SDK shrinks by about a third), and the output is still CJS.
+  mainFields: ["module", "main"],
+  minify: true,
+  sourceMap: true,
+  sourcesContent: false,
+  externalModules: [],
+  forceDockerBundling: false,
+};
+
+/** Runtime and architecture of both functions (the newest Node.js runtime aws-cdk-lib offers). */
+export const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;
+export const LAMBDA_ARCHITECTURE = lambda.Architecture.ARM_64;
+
+/** API Gateway's integration timeout: a function that takes longer is cut off with a 504. */
+const API_GATEWAY_TIMEOUT_SECONDS = 29;
+const PROJECT_ROOT = path.join(__dirname, "..");
+
+/**
+ * One JSON object per request. API Gateway does not escape values, so only fields that
+ * cannot hold a quote are interpolated raw (no user agent); the error message uses the
+ * pre-quoted `messageString` variant.
+ */
+const ACCESS_LOG_FORMAT = [
+  '{"requestId":"$context.requestId"',
+  '"extendedRequestId":"$context.extendedRequestId"',
+  '"requestTime":"$context.requestTime"',
+  '"sourceIp":"$context.identity.sourceIp"',
+  '"httpMethod":"$context.httpMethod"',
+  '"path":"$context.path"',
+  '"status":"$context.status"',
+  '"responseLength":"$context.responseLength"',
+  '"responseLatency":"$context.responseLatency"',
+  '"integrationStatus":"$context.integrationStatus"',
+  '"integrationLatency":"$context.integrationLatency"',
+  '"wafResponseCode":"$context.wafResponseCode"',
+  '"xrayTraceId":"$context.xrayTraceId"',
+  '"errorMessage":$context.error.messageString}',
+].join(",");
+
+/**
+ * A vendor as given in configuration: only `id` is required; everything else takes the
+ * defaults of `parseVendors` (lambda/vendors.ts), which validates it.
+ */
+export type VendorInput = { readonly id: string } & Partial<Omit<VendorConfig, "id">>;
+
+export interface PermitDeleteRelayProps {
+  /** OPS-COM client code used in the API path, e.g. `OC-TOMA`. */
+  readonly clientCode: string;
+  /**
+   * The vendors allowed to post (the `VENDORS` contract). Each vendor's signing secret is
+   * the Secrets Manager secret named `vendorSecretPrefix + id`.
+   */
+  readonly vendors: readonly VendorInput[];
+  /**
+   * OPS-COM controller base URL.
+   * @default "https://controller.operationscommander.com"
+   */
+  readonly opscomBaseUrl?: string;
+  /**
+   * The secret holding the OPS-COM API token (the token itself, or JSON `{"apiToken": "…"}`).
+   * @default - a new, empty secret whose description says how to fill it
+   */
+  readonly tokenSecret?: secretsmanager.ISecret;
+  /**
+   * Name prefix of the vendors' signing secrets.
+   * @default "opscom-permit-relay/vendors/"
+   */
+  readonly vendorSecretPrefix?: string;
+  /**
+   * Deliveries a parked webhook gets before it moves to the dead-letter queue: both the
+   * retry queue's `maxReceiveCount` and the worker's `RETRY_MAX_ATTEMPTS`.
+   * @default 8
+   */
+  readonly retryMaxAttempts?: number;
+  /**
+   * Stage-wide steady request rate (requests per second).
+   * @default 50
+   */
+  readonly throttlingRateLimit?: number;
+  /**
+   * Stage-wide burst (requests).
+   * @default 100
+   */
+  readonly throttlingBurstLimit?: number;
+  /**
+   * Put an AWS WAF web ACL with a per-source-IP rate-based rule in front of the API.
+   * @default true
+   */
+  readonly waf?: boolean;
+  /**
+   * Requests one source IP may send in any 5-minute window before WAF answers 429.
+   * @default 2000
+   */
+  readonly wafRateLimit?: number;
+  /**
+   * Accept IPv6 clients as well as IPv4 (a dual-stack regional endpoint). Needed when a
+   * vendor's `allowedSourceCidrs` lists IPv6 blocks.
+   * @default false
+   */
+  readonly dualStack?: boolean;
+  /**
+   * Retention of the API access logs and both functions' logs.
+   * @default logs.RetentionDays.THREE_MONTHS
+   */
+  readonly logRetention?: logs.RetentionDays;
+  /**
+   * Days a finished webhook stays in the ledger (duplicate detection window).
+   * @default 30
+   */
+  readonly ledgerTtlDays?: number;
+  /**
+   * How long a fetched secret is reused.
+   * @default Duration.minutes(5)
+   */
+  readonly secretCacheTtl?: Duration;
+  /**
+   * Accepted clock skew of the signed timestamp.
+   * @default Duration.minutes(5)
+   */
+  readonly signatureTolerance?: Duration;
+  /**
+   * Timeout of one OPS-COM attempt.
+   * @default Duration.seconds(5)
+   */
+  readonly forwardTimeout?: Duration;
+  /**
+   * Largest accepted body, in bytes.
+   * @default 65536
+   */
+  readonly maxBodyBytes?: number;
+  /**
+   * Ingest function timeout; below API Gateway's 29 s so the function always answers.
+   * @default Duration.seconds(15)
+   */
+  readonly ingestTimeout?: Duration;
+  /**
+   * Retry worker timeout; the retry queue's visibility timeout is six times this.
+   * @default Duration.seconds(60)
+   */
+  readonly retryWorkerTimeout?: Duration;
+  /**
+   * How long an in-flight claim on a webhook blocks a duplicate before it may be taken over;
+   * longer than the ingest timeout so a live invocation never loses its claim.
+   * @default Duration.seconds(60)
+   */
+  readonly claimLease?: Duration;
+  /**
+   * Age of the oldest parked delivery that raises the retry backlog alarm.
+   * @default Duration.minutes(30)
+   */
+  readonly retryBacklogAgeThreshold?: Duration;
+  /**
+   * Percentage of API requests answered 5xx (over 5 minutes) that raises the alarm.
+   * @default 5
+   */
+  readonly api5xxRateThresholdPercent?: number;
+}
+
+/** The alarms the relay raises, all wired to `alarmTopic`. */
+export interface RelayAlarms {
+  readonly deadLetters: cloudwatch.Alarm;
+  readonly retryBacklogAge: cloudwatch.Alarm;
+  readonly ingestErrors: cloudwatch.Alarm;
+  readonly ingestThrottles: cloudwatch.Alarm;
+  readonly api5xxRate: cloudwatch.Alarm;
+  readonly tokenRejected: cloudwatch.Alarm;
+}
+
+export class PermitDeleteRelay extends Construct {
+  public readonly api: apigw.RestApi;
+  public readonly accessLogGroup: logs.LogGroup;
+  public readonly ingestFunction: nodejs.NodejsFunction;
+  public readonly retryWorkerFunction: nodejs.NodejsFunction;
+  public readonly retryQueue: sqs.Queue;
+  public readonly deadLetterQueue: sqs.Queue;
+  public readonly ledgerTable: dynamodb.Table;
+  public readonly tokenSecret: secretsmanager.ISecret;
+  /** Undefined when `waf` is false. */
+  public readonly webAcl?: wafv2.CfnWebACL;
+  public readonly alarmTopic: sns.Topic;
+  public readonly alarms: RelayAlarms;
+  public readonly dashboard: cloudwatch.Dashboard;
+  /** The vendors after validation and defaults: what the functions receive in `VENDORS`. */
+  public readonly vendors: readonly VendorConfig[];
+
+  constructor(scope: Construct, id: string, props: PermitDeleteRelayProps) {
+    super(scope, id);
+    const settings = validateProps(props);
+    this.vendors = settings.vendors;
+    const stack = Stack.of(this);
+
+    // ---- Secrets ---------------------------------------------------------------------
+    if (props.tokenSecret) {
+      this.tokenSecret = props.tokenSecret;
+    } else {
+      const created = new secretsmanager.Secret(this, "OpscomTokenSecret", {
+        description:
+          "OPS-COM API token for opscom-permit-relay. Fill it with: aws secretsmanager put-secret-value " +
+          "--secret-id <this secret ARN> --secret-string '<token>' (or '{\"apiToken\":\"<token>\"}'). See docs/deploy.md.",
+        removalPolicy: RemovalPolicy.RETAIN,
+      });
+      // Created empty on purpose: a generated random value would be sent to OPS-COM as a token.
+      (created.node.defaultChild as secretsmanager.CfnSecret).addPropertyDeletionOverride(
+        "GenerateSecretString",
+      );
+      Validations.of(created).acknowledge({
+        id: "AwsSolutions-SMG4",
+        reason:
+          "The secret holds an API token that OPS-COM issues by hand per client; there is no API that mints a " +
+          "new token, so a Secrets Manager rotation function would have nothing to call. Rotation is the " +
+          "documented runbook step in docs/deploy.md (put the new value; the relay refetches on 9002).",
+      });
+      this.tokenSecret = created;
+    }
+    const secretArn = (nameOrArn: string): string =>
+      nameOrArn.startsWith("arn:")
+        ? nameOrArn
+        : stack.formatArn({
+            service: "secretsmanager",
+            resource: "secret",
+            // Secrets Manager appends "-" and 6 random characters to a secret's name in its ARN.
+            resourceName: `${nameOrArn}-??????`,
+            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+          });
+    const tokenSecretArns = unique([
+      this.tokenSecret.secretFullArn ?? `${this.tokenSecret.secretArn}-??????`,
+      ...settings.vendors.flatMap((v) => (v.opscom.tokenSecretId ? [secretArn(v.opscom.tokenSecretId)] : [])),
+    ]);
+    const signingSecretArns = settings.vendors.map((v) => secretArn(`${settings.vendorSecretPrefix}${v.id}`));
+
+    // ---- Ledger and queues -----------------------------------------------------------
+    this.ledgerTable = new dynamodb.Table(this, "Ledger", {
+      partitionKey: { name: "pk", type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      timeToLiveAttribute: "expiresAt",
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.ledgerTable.addGlobalSecondaryIndex({
+      indexName: "byReference",
+      partitionKey: { name: "referenceId", type: dynamodb.AttributeType.STRING },
+      sortKey: { name: "createdAt", type: dynamodb.AttributeType.STRING },
+      projectionType: dynamodb.ProjectionType.ALL,
+    });
+
+    this.deadLetterQueue = new sqs.Queue(this, "DeadLetterQueue", {
+      retentionPeriod: Duration.days(14),
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+    });
+    this.retryQueue = new sqs.Queue(this, "RetryQueue", {
+      // AWS guidance for Lambda event sources: at least six times the function timeout.
+      visibilityTimeout: Duration.seconds(settings.retryWorkerTimeout.toSeconds() * 6),
+      retentionPeriod: Duration.days(14),
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: settings.retryMaxAttempts },
+    });
+
+    // ---- Functions -------------------------------------------------------------------
+    const environment: Record<string, string> = {
+      OPSCOM_BASE_URL: settings.opscomBaseUrl,
+      OPSCOM_CLIENT_CODE: settings.clientCode,
+      OPSCOM_TOKEN_SECRET_ID: this.tokenSecret.secretFullArn ?? this.tokenSecret.secretName,
+      VENDORS: JSON.stringify(settings.vendors),
+      VENDOR_SECRET_PREFIX: settings.vendorSecretPrefix,
+      LEDGER_TABLE_NAME: this.ledgerTable.tableName,
+      RETRY_QUEUE_URL: this.retryQueue.queueUrl,
+      SECRET_CACHE_TTL_SECONDS: String(settings.secretCacheTtl.toSeconds()),
+      SIGNATURE_TOLERANCE_SECONDS: String(settings.signatureTolerance.toSeconds()),
+      FORWARD_TIMEOUT_MS: String(settings.forwardTimeout.toMilliseconds()),
+      MAX_BODY_BYTES: String(settings.maxBodyBytes),
+      LEDGER_TTL_DAYS: String(settings.ledgerTtlDays),
+      RETRY_MAX_ATTEMPTS: String(settings.retryMaxAttempts),
+      CLAIM_LEASE_SECONDS: String(settings.claimLease.toSeconds()),
+      POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+      POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+      POWERTOOLS_LOG_LEVEL: "INFO",
+      NODE_OPTIONS: "--enable-source-maps",
+    };
+
+    const ingestLogs = new logs.LogGroup(this, "IngestLogs", { retention: settings.logRetention });
+    this.ingestFunction = new nodejs.NodejsFunction(this, "Ingest", {
+      description: "opscom-permit-relay: verifies vendor webhooks and forwards OPS-COM Permit Delete calls",
+      entry: path.join(PROJECT_ROOT, "lambda", "ingest.ts"),
+      handler: "handler",
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: path.join(PROJECT_ROOT, "package-lock.json"),
+      runtime: LAMBDA_RUNTIME,
+      architecture: LAMBDA_ARCHITECTURE,
+      memorySize: 512,
+      timeout: settings.ingestTimeout,
+      tracing: lambda.Tracing.ACTIVE,
+      logGroup: ingestLogs,
+      role: functionRole(this, "IngestRole", ingestLogs),
+      environment,
+      bundling: LAMBDA_BUNDLING,
+    });
+
+    const workerLogs = new logs.LogGroup(this, "RetryWorkerLogs", { retention: settings.logRetention });
+    this.retryWorkerFunction = new nodejs.NodejsFunction(this, "RetryWorker", {
+      description: "opscom-permit-relay: retries parked OPS-COM Permit Delete calls from the retry queue",
+      entry: path.join(PROJECT_ROOT, "lambda", "retry-worker.ts"),
+      handler: "handler",
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: path.join(PROJECT_ROOT, "package-lock.json"),
+      runtime: LAMBDA_RUNTIME,
+      architecture: LAMBDA_ARCHITECTURE,
+      memorySize: 512,
+      timeout: settings.retryWorkerTimeout,
+      tracing: lambda.Tracing.ACTIVE,
+      logGroup: workerLogs,
+      role: functionRole(this, "RetryWorkerRole", workerLogs),
+      environment,
+      bundling: LAMBDA_BUNDLING,
+    });
+    // The event source mapping is declared directly (not with SqsEventSource) so the grant
+    // below is exactly the four actions the poller uses, without GetQueueUrl.
+    this.retryWorkerFunction.addEventSourceMapping("RetryQueueSource", {
+      eventSourceArn: this.retryQueue.queueArn,
+      batchSize: 10,
+      reportBatchItemFailures: true,
+    });
+
+    // ---- Least-privilege grants ------------------------------------------------------
+    const ingestRole = this.ingestFunction.role as iam.Role;
+    const workerRole = this.retryWorkerFunction.role as iam.Role;
+    ingestRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: "ReadOpscomTokenAndVendorSigningSecrets",
+        actions: ["secretsmanager:GetSecretValue"],
+        resources: unique([...tokenSecretArns, ...signingSecretArns]),
+      }),
+    );
+    ingestRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: "ClaimAndRecordWebhooksInLedger",
+        actions: ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:DeleteItem"],
+        resources: [this.ledgerTable.tableArn],
+      }),
+    );
+    ingestRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: "ParkDeliveriesForRetry",
+        actions: ["sqs:SendMessage"],
+        resources: [this.retryQueue.queueArn],
+      }),
+    );
+    workerRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: "ReadOpscomTokens",
+        actions: ["secretsmanager:GetSecretValue"],
+        resources: tokenSecretArns,
+      }),
+    );
+    workerRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: "RecordDeliveryOutcomesInLedger",
+        actions: ["dynamodb:GetItem", "dynamodb:UpdateItem"],
+        resources: [this.ledgerTable.tableArn],
+      }),
+    );
+    workerRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: "ConsumeRetryQueue",
+        actions: [
+          "sqs:ReceiveMessage",
+          "sqs:DeleteMessage",
+          "sqs:ChangeMessageVisibility",
+          "sqs:GetQueueAttributes",
+        ],
+        resources: [this.retryQueue.queueArn],
+      }),
+    );
+    for (const role of [ingestRole, workerRole]) {
+      Validations.of(role).acknowledge({
+        id: "AwsSolutions-IAM5[Resource::*]",
+        reason:
+          "Only xray:PutTraceSegments and xray:PutTelemetryRecords (added for active tracing) use Resource *: " +
+          "X-Ray does not support resource-level permissions for these actions. Every other statement names " +
+          "exact ARNs.",
+      });
+    }
+
+    // ---- API Gateway -----------------------------------------------------------------
+    const restricted = settings.vendors.filter((v) => v.allowedSourceCidrs !== undefined);
+    const policy =
+      restricted.length === 0
+        ? undefined
+        : new iam.PolicyDocument({
+            statements: [
+              new iam.PolicyStatement({
+                sid: "AllowInvoke",
+                principals: [new iam.AnyPrincipal()],
+                actions: ["execute-api:Invoke"],
+                resources: ["execute-api:/*"],
+              }),
+              ...restricted.map(
+                (v) =>
+                  new iam.PolicyStatement({
+                    sid: `OnlyAllowedSources${v.id.replace(/[^A-Za-z0-9]/g, "")}`,
+                    effect: iam.Effect.DENY,
+                    principals: [new iam.AnyPrincipal()],
+                    actions: ["execute-api:Invoke"],
+                    resources: [`execute-api:/*/POST/webhooks/${v.id}`],
+                    conditions: { NotIpAddress: { "aws:SourceIp": [...(v.allowedSourceCidrs ?? [])] } },
+                  }),
+              ),
+            ],
+          });
+
+    this.accessLogGroup = new logs.LogGroup(this, "ApiAccessLogs", { retention: settings.logRetention });
+    this.api = new apigw.RestApi(this, "Api", {
+      restApiName: Names.uniqueResourceName(this, { maxLength: 100, separator: "-" }),
+      description: "opscom-permit-relay: parking vendors post signed webhooks to POST /webhooks/{vendorId}",
+      endpointConfiguration: {
+        types: [apigw.EndpointType.REGIONAL],
+        ipAddressType: settings.dualStack ? apigw.IpAddressType.DUAL_STACK : apigw.IpAddressType.IPV4,
+      },
+      // API Gateway writes access and execution logs through an account-level role.
+      cloudWatchRole: true,
+      policy,
+      deployOptions: {
+        stageName: "prod",
+        accessLogDestination: new apigw.LogGroupLogDestination(this.accessLogGroup),
+        accessLogFormat: apigw.AccessLogFormat.custom(ACCESS_LOG_FORMAT),
+        tracingEnabled: true,
+        dataTraceEnabled: false,
+        loggingLevel: apigw.MethodLoggingLevel.ERROR,
+        throttlingRateLimit: settings.throttlingRateLimit,
+        throttlingBurstLimit: settings.throttlingBurstLimit,
+      },
+    });
+    if (policy) {
+      // API Gateway applies a changed resource policy only with a new deployment.
+      this.api.latestDeployment?.addToLogicalId({
+        sourceRestrictions: restricted.map((v) => [v.id, v.allowedSourceCidrs]),
+      });
+    }
+    const cloudWatchRole = this.api.node.tryFindChild("CloudWatchRole");
+    if (cloudWatchRole) {
+      Validations.of(cloudWatchRole).acknowledge({
+        id: "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
+        reason:
+          "This is the account-level role API Gateway needs to write access and execution logs; it can only be " +
+          "assumed by apigateway.amazonaws.com and the AWS-managed policy is the purpose-built, AWS-maintained " +
+          "policy for exactly that.",
+      });
+    }
+
+    const pathValidator = new apigw.RequestValidator(this, "PathValidator", {
+      restApi: this.api,
+      validateRequestParameters: true,
+      validateRequestBody: false,
+    });
+    const webhook = this.api.root
+      .addResource("webhooks")
+      .addResource("{vendorId}")
+      .addMethod("POST", new apigw.LambdaIntegration(this.ingestFunction, { allowTestInvoke: false }), {
+        operationName: "PostWebhook",
+        requestParameters: { "method.request.path.vendorId": true },
+        requestValidator: pathValidator,
+      });
+    Validations.of(webhook).acknowledge(
+      {
+        id: "AwsSolutions-APIG4",
+        reason:
+          "Vendors authenticate by an HMAC signature over the raw request body (Standard Webhooks or a " +
+          "configured HMAC scheme), verified inside the ingest function with a per-vendor secret before any " +
+          "other work. API Gateway authorizers never see the request body, so they cannot verify it; unsigned " +
+          "or badly signed requests get 401.",
+      },
+      {
+        id: "AwsSolutions-COG4",
+        reason:
+          "Callers are vendors' webhook senders (machines), not users: there is no Cognito user to sign in. " +
+          "Authentication is the body signature checked in the ingest function (see AwsSolutions-APIG4).",
+      },
+    );
+    Validations.of(this.api).acknowledge({
+      id: "AwsSolutions-APIG2",
+      reason:
+        "The path parameter is validated by API Gateway. The body is validated in the ingest function, after " +
+        "the signature over its raw bytes has been checked: payload shapes differ per vendor by configuration, " +
+        "and a gateway-side 400 would answer unauthenticated callers with schema details and bypass the " +
+        "vendor contract.",
+    });
+
+    // Gateway-generated answers speak the same JSON contract as the function.
+    const gatewayAnswer = (
+      id: string,
+      type: apigw.ResponseType,
+      statusCode: string | undefined,
+      body: string,
+      headers?: Record<string, string>,
+    ) =>
+      this.api.addGatewayResponse(id, {
+        type,
+        ...(statusCode ? { statusCode } : {}),
+        ...(headers ? { responseHeaders: headers } : {}),
+        templates: { "application/json": body },
+      });
+    gatewayAnswer("SourceNotAllowed", apigw.ResponseType.ACCESS_DENIED, "403", '{"status":"forbidden"}');
+    gatewayAnswer("Throttled", apigw.ResponseType.THROTTLED, "429", '{"status":"throttled"}', {
+      "Retry-After": "'1'",
+    });
+    gatewayAnswer("TooLarge", apigw.ResponseType.REQUEST_TOO_LARGE, "413", '{"status":"too_large"}');
+    gatewayAnswer(
+      "UnknownRoute",
+      apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN,
+      "404",
+      '{"status":"unknown_route","message":"the only route is POST /webhooks/{vendorId}"}',
+    );
+    gatewayAnswer(
+      "Other4xx",
+      apigw.ResponseType.DEFAULT_4XX,
+      undefined,
+      '{"status":"invalid","message":$context.error.messageString}',
+    );
+    gatewayAnswer("Other5xx", apigw.ResponseType.DEFAULT_5XX, undefined, '{"status":"error"}');
+
+    // ---- WAF -------------------------------------------------------------------------
+    if (settings.waf) {
+      const metricPrefix = Names.uniqueId(this).slice(-200);
+      this.webAcl = new wafv2.CfnWebACL(this, "WebAcl", {
+        scope: "REGIONAL",
+        defaultAction: { allow: {} },
+        visibilityConfig: {
+          cloudWatchMetricsEnabled: true,
+          metricName: `${metricPrefix}WebAcl`,
+          sampledRequestsEnabled: true,
+        },
+        customResponseBodies: {
+          throttled: { contentType: "APPLICATION_JSON", content: '{"status":"throttled"}' },
+        },
+        rules: [
+          {
+            name: "RateLimitPerSourceIp",
+            priority: 0,
+            statement: {
+              rateBasedStatement: {
+                limit: settings.wafRateLimit,
+                aggregateKeyType: "IP",
+                evaluationWindowSec: 300,
+              },
+            },
+            action: {
+              block: {
+                customResponse: {
+                  responseCode: 429,
+                  customResponseBodyKey: "throttled",
+                  responseHeaders: [{ name: "Retry-After", value: "300" }],
+                },
+              },
+            },
+            visibilityConfig: {
+              cloudWatchMetricsEnabled: true,
+              metricName: `${metricPrefix}RateLimitPerSourceIp`,
+              sampledRequestsEnabled: true,
+            },
+          },
+        ],
+      });
+      const association = new wafv2.CfnWebACLAssociation(this, "WebAclAssociation", {
+        resourceArn: this.api.deploymentStage.stageArn,
+        webAclArn: this.webAcl.attrArn,
+      });
+      // The stage ARN is built from the stage name, not a reference, so order it explicitly.
+      association.node.addDependency(this.api.deploymentStage);
+    } else {
+      Validations.of(this.api.deploymentStage).acknowledge({
+        id: "AwsSolutions-APIG3",
+        reason:
+          "The deployer turned the WAF web ACL off (waf = false), e.g. because the account fronts APIs with " +
+          "its own firewall; the stage keeps API Gateway throttling and every request must carry a valid " +
+          "vendor signature.",
+      });
+    }
+
+    // ---- Alarms ----------------------------------------------------------------------
+    const alarmTopicKey = new kms.Key(this, "AlarmTopicKey", {
+      description: "Encrypts the opscom-permit-relay alarm topic",
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.DESTROY,
+      pendingWindow: Duration.days(7),
+    });
+    // CloudWatch alarms publish to an encrypted topic only if the key lets CloudWatch use it.
+    alarmTopicKey.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: "AllowCloudWatchAlarmsToPublish",
+        principals: [new iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+        actions: ["kms:Decrypt", "kms:GenerateDataKey*"],
+        resources: ["*"],
+      }),
+    );
+    this.alarmTopic = new sns.Topic(this, "AlarmTopic", {
+      displayName: "opscom-permit-relay alarms",
+      masterKey: alarmTopicKey,
+      enforceSSL: true,
+    });
+    this.alarmTopic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: "AllowThisAccountsAlarmsToPublish",
+        principals: [new iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+        actions: ["sns:Publish"],
+        resources: [this.alarmTopic.topicArn],
+        conditions: {
+          ArnLike: {
+            "aws:SourceArn": stack.formatArn({
+              service: "cloudwatch",
+              resource: "alarm",
+              resourceName: "*",
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          },
+          StringEquals: { "aws:SourceAccount": stack.account },
+        },
+      }),
+    );
+
+    const relayMetric = (metricName: string, statistic = "Sum", label?: string) =>
+      new cloudwatch.Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName,
+        dimensionsMap: { service: SERVICE_NAME },
+        statistic,
+        period: Duration.minutes(5),
+        ...(label ? { label } : {}),
+      });
+    const fiveMinutes = { period: Duration.minutes(5), statistic: "Sum" };
+    const alarm = (
+      id: string,
+      description: string,
+      metric: cloudwatch.IMetric,
+      threshold: number,
+    ): cloudwatch.Alarm => {
+      const created = new cloudwatch.Alarm(this, id, {
+        alarmDescription: `${description} Runbook: docs/deploy.md, "Answer an alarm", ${id}.`,
+        metric,
+        threshold,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+      created.addAlarmAction(new cwActions.SnsAction(this.alarmTopic));
+      created.addOkAction(new cwActions.SnsAction(this.alarmTopic));
+      return created;
+    };
+    this.alarms = {
+      deadLetters: alarm(
+        "DeadLettersAlarm",
+        "A delivery used up all its retries and is in the dead-letter queue.",
+        this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+          period: Duration.minutes(1),
+          statistic: "Maximum",
+        }),
+        1,
+      ),
+      retryBacklogAge: alarm(
+        "RetryBacklogAgeAlarm",
+        `A parked delivery has waited ${settings.retryBacklogAgeThreshold.toHumanString()} or more (OPS-COM down or refusing?).`,
+        this.retryQueue.metricApproximateAgeOfOldestMessage({
+          period: Duration.minutes(5),
+          statistic: "Maximum",
+        }),
+        settings.retryBacklogAgeThreshold.toSeconds(),
+      ),
+      ingestErrors: alarm(
+        "IngestErrorsAlarm",
+        "The ingest function failed (unhandled error, timeout or start-up failure such as bad configuration).",
+        this.ingestFunction.metricErrors(fiveMinutes),
+        1,
+      ),
+      ingestThrottles: alarm(
+        "IngestThrottlesAlarm",
+        "The ingest function was throttled (concurrency limit reached); vendors got 5xx answers.",
+        this.ingestFunction.metricThrottles(fiveMinutes),
+        1,
+      ),
+      api5xxRate: alarm(
+        "Api5xxRateAlarm",
+        `${settings.api5xxRateThresholdPercent}% or more of webhook requests were answered 5xx over 5 minutes.`,
+        new cloudwatch.MathExpression({
+          expression: "IF(requests > 0, 100 * errors / requests, 0)",
+          usingMetrics: {
+            errors: this.api.metricServerError(fiveMinutes),
+            requests: this.api.metricCount(fiveMinutes),
+          },
+          period: Duration.minutes(5),
+          label: "5xx rate (%)",
+        }),
+        settings.api5xxRateThresholdPercent,
+      ),
+      tokenRejected: alarm(
+        "TokenRejectedAlarm",
+        "OPS-COM rejected the API token (error 9002) even after a refetch: the token was revoked, rotated or is for another client code.",
+        relayMetric("TokenRejected"),
+        1,
+      ),
+    };
+
+    // ---- Dashboard -------------------------------------------------------------------
+    const graph = (title: string, metrics: cloudwatch.IMetric[], width = 12) =>
+      new cloudwatch.GraphWidget({ title, left: metrics, width, height: 6 });
+    this.dashboard = new cloudwatch.Dashboard(this, "Dashboard", {
+      defaultInterval: Duration.hours(6),
+      widgets: [
+        [
+          graph("Webhooks in", [
+            relayMetric("WebhookReceived", "Sum", "received"),
+            relayMetric("WebhookRejected", "Sum", "rejected"),
+            relayMetric("DuplicateWebhook", "Sum", "duplicate"),
+            relayMetric("EventIgnored", "Sum", "ignored (not a delete)"),
+          ]),
+          graph("Delivery outcomes", [
+            relayMetric("PermitDeleted", "Sum", "deleted"),
+            relayMetric("PermitNotFound", "Sum", "not found (9009)"),
+            relayMetric("DeliveryQueued", "Sum", "parked for retry"),
+            relayMetric("DeliveryFailed", "Sum", "rejected by OPS-COM"),
+            relayMetric("DeadLettered", "Sum", "dead-lettered"),
+            relayMetric("TokenRejected", "Sum", "token rejected (9002)"),
+            relayMetric("QueueUnavailable", "Sum", "retry queue unavailable (503)"),
+          ]),
+        ],
+        [
+          graph("OPS-COM latency (ms)", [
+            relayMetric("OpscomLatency", "p50", "p50"),
+            relayMetric("OpscomLatency", "p99", "p99"),
+          ]),
+          graph("Retry queue depth", [
+            this.retryQueue.metricApproximateNumberOfMessagesVisible({ label: "retry: waiting" }),
+            this.retryQueue.metricApproximateNumberOfMessagesNotVisible({
+              label: "retry: in flight / backing off",
+            }),
+            this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ label: "dead-letter queue" }),
+          ]),
+        ],
+        [
+          graph(
+            "API answers",
+            [
+              this.api.metricCount({ statistic: "Sum", label: "requests" }),
+              this.api.metricClientError({ statistic: "Sum", label: "4xx" }),
+              this.api.metricServerError({ statistic: "Sum", label: "5xx" }),
+            ],
+            8,
+          ),
+          graph(
+            "Functions",
+            [
+              this.ingestFunction.metricErrors({ label: "ingest errors" }),
+              this.ingestFunction.metricThrottles({ label: "ingest throttles" }),
+              this.retryWorkerFunction.metricErrors({ label: "retry worker errors" }),
+            ],
+            8,
+          ),
+          graph(
+            "Oldest parked delivery (s)",
+            [this.retryQueue.metricApproximateAgeOfOldestMessage({ statistic: "Maximum", label: "age" })],
+            8,
+          ),
+        ],
+        [
+          new cloudwatch.AlarmStatusWidget({
+            title: "Alarms",
+            alarms: Object.values(this.alarms),
+            width: 24,
+            height: 3,
+          }),
+        ],
+      ],
+    });
+  }
+}
+
+/** Settings after defaults, checked. */
+interface RelaySettings {
+  readonly clientCode: string;
+  readonly vendors: VendorConfig[];
+  readonly opscomBaseUrl: string;
+  readonly vendorSecretPrefix: string;
+  readonly retryMaxAttempts: number;
+  readonly throttlingRateLimit: number;
+  readonly throttlingBurstLimit: number;
+  readonly waf: boolean;
+  readonly wafRateLimit: number;
+  readonly dualStack: boolean;
+  readonly logRetention: logs.RetentionDays;
+  readonly ledgerTtlDays: number;
+  readonly secretCacheTtl: Duration;
+  readonly signatureTolerance: Duration;
+  readonly forwardTimeout: Duration;
+  readonly maxBodyBytes: number;
+  readonly ingestTimeout: Duration;
+  readonly retryWorkerTimeout: Duration;
+  readonly claimLease: Duration;
+  readonly retryBacklogAgeThreshold: Duration;
+  readonly api5xxRateThresholdPercent: number;
+}
+
+const SECRET_NAME_PREFIX_PATTERN = /^[A-Za-z0-9/_+=.@-]{1,256}$/;
+const COMPLETE_SECRET_ARN_PATTERN =
+  /^arn:[a-z-]+:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$/;
+
+function validateProps(props: PermitDeleteRelayProps): RelaySettings {
+  const fail = (message: string): never => {
+    throw new Error(`PermitDeleteRelay: ${message}`);
+  };
+  if (!CLIENT_CODE_PATTERN.test(props.clientCode)) {
+    fail(`clientCode must be 1-64 of [A-Za-z0-9-], e.g. OC-TOMA; got ${JSON.stringify(props.clientCode)}`);
+  }
+  const opscomBaseUrl = props.opscomBaseUrl ?? DEFAULT_OPSCOM_BASE_URL;
+  if (!/^https:\/\/[^/\s?#]+(\/[^\s?#]*)?$/.test(opscomBaseUrl)) {
+    fail(
+      `opscomBaseUrl must be an https:// URL without query or fragment; got ${JSON.stringify(opscomBaseUrl)}`,
+    );
+  }
+  let vendors: VendorConfig[] = [];
+  try {
+    vendors = parseVendors(props.vendors, "vendors");
+  } catch (error) {
+    fail((error as Error).message);
+  }
+  for (const vendor of vendors) {
+    const tokenSecretId = vendor.opscom.tokenSecretId;
+    if (tokenSecretId?.startsWith("arn:") && !COMPLETE_SECRET_ARN_PATTERN.test(tokenSecretId)) {
+      fail(
+        `vendor "${vendor.id}": field "opscom.tokenSecretId" must be a secret name or a complete secret ARN ` +
+          `(ending in the 6-character suffix Secrets Manager adds); got ${JSON.stringify(tokenSecretId)}`,
+      );
+    }
+  }
+  const vendorSecretPrefix = props.vendorSecretPrefix ?? DEFAULT_VENDOR_SECRET_PREFIX;
+  if (!SECRET_NAME_PREFIX_PATTERN.test(vendorSecretPrefix)) {
+    fail(
+      `vendorSecretPrefix must be 1-256 of the characters allowed in secret names ([A-Za-z0-9/_+=.@-]); got ${JSON.stringify(vendorSecretPrefix)}`,
+    );
+  }
+  const retryMaxAttempts = props.retryMaxAttempts ?? 8;
+  wholeNumber(retryMaxAttempts, "retryMaxAttempts", 1, 1000, fail);
+  const throttlingRateLimit = props.throttlingRateLimit ?? 50;
+  if (!Number.isFinite(throttlingRateLimit) || throttlingRateLimit <= 0) {
+    fail(`throttlingRateLimit must be a positive number of requests per second; got ${throttlingRateLimit}`);
+  }
+  const throttlingBurstLimit = props.throttlingBurstLimit ?? 100;
+  wholeNumber(throttlingBurstLimit, "throttlingBurstLimit", 1, 1_000_000, fail);
+  const wafRateLimit = props.wafRateLimit ?? 2000;
+  wholeNumber(wafRateLimit, "wafRateLimit", 10, 2_000_000_000, fail);
+  const ledgerTtlDays = props.ledgerTtlDays ?? 30;
+  wholeNumber(ledgerTtlDays, "ledgerTtlDays", 1, 3650, fail);
+  const maxBodyBytes = props.maxBodyBytes ?? 65_536;
+  wholeNumber(maxBodyBytes, "maxBodyBytes", 256, 6_000_000, fail);
+  const api5xxRateThresholdPercent = props.api5xxRateThresholdPercent ?? 5;
+  if (!(api5xxRateThresholdPercent > 0 && api5xxRateThresholdPercent <= 100)) {
+    fail(`api5xxRateThresholdPercent must be more than 0 and at most 100; got ${api5xxRateThresholdPercent}`);
+  }
+
+  const secretCacheTtl = props.secretCacheTtl ?? Duration.minutes(5);
+  seconds(secretCacheTtl, "secretCacheTtl", 0, 86_400, fail);
+  const signatureTolerance = props.signatureTolerance ?? Duration.minutes(5);
+  seconds(signatureTolerance, "signatureTolerance", 1, 86_400, fail);
+  const forwardTimeout = props.forwardTimeout ?? Duration.seconds(5);
+  const forwardMs = forwardTimeout.toMilliseconds();
+  if (!Number.isInteger(forwardMs) || forwardMs < 100 || forwardMs > 25_000) {
+    fail(`forwardTimeout must be from 100 ms to 25 seconds; got ${forwardTimeout.toHumanString()}`);
+  }
+  const ingestTimeout = props.ingestTimeout ?? Duration.seconds(15);
+  seconds(ingestTimeout, "ingestTimeout", 1, API_GATEWAY_TIMEOUT_SECONDS - 1, fail);
+  // One OPS-COM attempt, plus one more after refetching a token OPS-COM rejected (9002).
+  if (ingestTimeout.toMilliseconds() <= 2 * forwardMs) {
+    fail(
+      `ingestTimeout (${ingestTimeout.toHumanString()}) must be longer than twice forwardTimeout (${forwardTimeout.toHumanString()})`,
+    );
+  }
+  const retryWorkerTimeout = props.retryWorkerTimeout ?? Duration.seconds(60);
+  seconds(retryWorkerTimeout, "retryWorkerTimeout", 1, 900, fail);
+  if (retryWorkerTimeout.toMilliseconds() <= 2 * forwardMs) {
+    fail(
+      `retryWorkerTimeout (${retryWorkerTimeout.toHumanString()}) must be longer than twice forwardTimeout (${forwardTimeout.toHumanString()})`,
+    );
+  }
+  const claimLease = props.claimLease ?? Duration.seconds(60);
+  seconds(claimLease, "claimLease", 5, 3600, fail);
+  if (claimLease.toSeconds() <= ingestTimeout.toSeconds()) {
+    fail(
+      `claimLease (${claimLease.toHumanString()}) must be longer than ingestTimeout (${ingestTimeout.toHumanString()})`,
+    );
+  }
+  const retryBacklogAgeThreshold = props.retryBacklogAgeThreshold ?? Duration.minutes(30);
+  seconds(retryBacklogAgeThreshold, "retryBacklogAgeThreshold", 60, 14 * 86_400, fail);
+
+  return {
+    clientCode: props.clientCode,
+    vendors,
+    opscomBaseUrl,
+    vendorSecretPrefix,
+    retryMaxAttempts,
+    throttlingRateLimit,
+    throttlingBurstLimit,
+    waf: props.waf ?? true,
+    wafRateLimit,
+    dualStack: props.dualStack ?? false,
+    logRetention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
+    ledgerTtlDays,
+    secretCacheTtl,
+    signatureTolerance,
+    forwardTimeout,
+    maxBodyBytes,
+    ingestTimeout,
+    retryWorkerTimeout,
+    claimLease,
+    retryBacklogAgeThreshold,
+    api5xxRateThresholdPercent,
+  };
+}
+
+function wholeNumber(
+  value: number,
+  name: string,
+  min: number,
+  max: number,
+  fail: (m: string) => never,
+): void {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    fail(`${name} must be a whole number from ${min} to ${max}; got ${value}`);
+  }
+}
+
+function seconds(value: Duration, name: string, min: number, max: number, fail: (m: string) => never): void {
+  const ms = value.toMilliseconds();
+  if (ms % 1000 !== 0 || ms / 1000 < min || ms / 1000 > max) {
+    fail(`${name} must be whole seconds from ${min} to ${max}; got ${value.toHumanString()}`);
+  }
+}
+
+/** An execution role that may write only to the function's own log group. */
+function functionRole(scope: Construct, id: string, logGroup: logs.ILogGroup): iam.Role {
+  const role = new iam.Role(scope, id, { assumedBy: new iam.ServicePrincipal("lambda.amazonaws.com") });
+  role.addToPolicy(
+    new iam.PolicyStatement({
+      sid: "WriteOwnLogGroup",
+      actions: ["logs:CreateLogStream", "logs:PutLogEvents"],
+      resources: [logGroup.logGroupArn],
+    }),
+  );
+  return role;
+}
+
+function unique(values: string[]): string[] {
+  return [...new Set(values)];
+}
