@@ -18,7 +18,10 @@ const rotatedToken = "ROTATED-TOKEN-0000-1111-2222-3333";
 
 beforeAll(async () => {
   world = await startWorld(["acme"]);
-  const originals = { out: process.stdout.write.bind(process.stdout), err: process.stderr.write.bind(process.stderr) };
+  const originals = {
+    out: process.stdout.write.bind(process.stdout),
+    err: process.stderr.write.bind(process.stderr),
+  };
   const capture =
     (original: typeof process.stdout.write) =>
     (chunk: unknown, ...rest: unknown[]): boolean => {
@@ -57,7 +60,10 @@ async function fullRun(): Promise<void> {
   await post(ok.headers, ok.body);
   // refusals: wrong signature, unknown vendor, stale, bad body
   const wrong = signed("abc");
-  await post({ ...wrong.headers, "webhook-signature": `v1,${Buffer.alloc(32, 7).toString("base64")}` }, wrong.body);
+  await post(
+    { ...wrong.headers, "webhook-signature": `v1,${Buffer.alloc(32, 7).toString("base64")}` },
+    wrong.body,
+  );
   signatures.push(`v1,${Buffer.alloc(32, 7).toString("base64")}`);
   await post(wrong.headers, wrong.body, "nobody");
   const bad = signWebhook({ body: "{not json", secret });
@@ -107,7 +113,8 @@ describe("no secret leaves the relay", () => {
       ...signatures,
       ...signatures.map((s) => s.slice(3)),
     ];
-    for (const needle of needles) expect(haystack.includes(needle), `leaked ${needle.slice(0, 6)}…`).toBe(false);
+    for (const needle of needles)
+      expect(haystack.includes(needle), `leaked ${needle.slice(0, 6)}…`).toBe(false);
     expect(haystack).not.toMatch(/apiToken|webhook-signature|whsec_/i);
   });
 

@@ -21,7 +21,11 @@ async function freePort(): Promise<number> {
 }
 
 beforeAll(async () => {
-  env = { ...process.env, RELAY_PORT: String(await freePort()), OPSCOM_SANDBOX_PORT: String(await freePort()) };
+  env = {
+    ...process.env,
+    RELAY_PORT: String(await freePort()),
+    OPSCOM_SANDBOX_PORT: String(await freePort()),
+  };
   relay = spawn("npm", ["start"], { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no banner after 30 s:\n${banner}`)), 30_000);
@@ -57,8 +61,15 @@ describe("the quick start", () => {
     const reference = /--reference (\S+)/.exec(command)?.[1];
     const first = await sh(command);
     expect(first).toContain("HTTP 200");
-    expect(JSON.parse(first.slice(first.indexOf("{")))).toMatchObject({ status: "deleted", referenceID: reference });
-    const state = await (await fetch(`http://127.0.0.1:${env.OPSCOM_SANDBOX_PORT}/__sandbox/state`)).json();
+    expect(JSON.parse(first.slice(first.indexOf("{")))).toMatchObject({
+      status: "deleted",
+      referenceID: reference,
+    });
+    const state = (await (
+      await fetch(`http://127.0.0.1:${env.OPSCOM_SANDBOX_PORT}/__sandbox/state`)
+    ).json()) as {
+      stats: { deletesByReference: Record<string, number> };
+    };
     expect(state.stats.deletesByReference[reference as string]).toBe(1);
     const again = await sh(command);
     expect(JSON.parse(again.slice(again.indexOf("{")))).toMatchObject({ status: "deleted", duplicate: true });
