@@ -1,0 +1,225 @@
+// The delivery ledger on DynamoDB: one item per vendor + webhook id, claimed with a conditional
+// write so that of any number of simultaneous deliveries exactly one goes on to OPS-COM.
+// Same semantics as `MemoryLedger` (the contract tests run both). Plain client, attributes
+// marshalled by hand: lib-dynamodb would double the bundle for a dozen fields.
+import {
+  type AttributeValue,
+  ConditionalCheckFailedException,
+  DeleteItemCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  QueryCommand,
+  UpdateItemCommand,
+} from "@aws-sdk/client-dynamodb";
+import type { DeliveryState, Ledger, LedgerKey, LedgerRecord } from "../ports";
+
+/** The index that answers "what happened to reference ID R?" (partition referenceId, sort createdAt). */
+export const BY_REFERENCE_INDEX = "byReference";
+/** Longest `lastError` kept: OPS-COM messages are short, a stack or an HTML error page is not. */
+export const MAX_LAST_ERROR_CHARS = 500;
+/** Rounds of write-then-read when a lost claim's record vanishes or changes before it is read. */
+const CLAIM_ROUNDS = 5;
+
+type Item = Record<string, AttributeValue>;
+
+const STATES: readonly DeliveryState[] = [
+  "in_progress",
+  "queued",
+  "deleted",
+  "not_found",
+  "rejected",
+  "dead_lettered",
+];
+
+const keyOf = (key: LedgerKey): Item => ({ pk: { S: `${key.vendorId}#${key.webhookId}` } });
+const s = (value: string): AttributeValue => ({ S: value });
+const n = (value: number): AttributeValue => ({ N: String(value) });
+const iso = (epochMs: number) => new Date(epochMs).toISOString();
+
+/** Trims on code points, so a cut never leaves half a surrogate pair (which DynamoDB refuses). */
+export function trimError(message: string): string {
+  if (message.length <= MAX_LAST_ERROR_CHARS) return message;
+  return Array.from(message).slice(0, MAX_LAST_ERROR_CHARS).join("");
+}
+
+const isConditionFailure = (error: unknown) =>
+  error instanceof ConditionalCheckFailedException ||
+  (error instanceof Error && error.name === "ConditionalCheckFailedException");
+
+export function createDynamoLedger(tableName: string, client = new DynamoDBClient({})): Ledger {
+  async function read(key: LedgerKey): Promise<LedgerRecord | undefined> {
+    const { Item } = await client.send(
+      new GetItemCommand({ TableName: tableName, Key: keyOf(key), ConsistentRead: true }),
+    );
+    return Item ? fromItem(Item) : undefined;
+  }
+
+  return {
+    async claim(request) {
+      const at = iso(request.now);
+      // UpdateItem rather than PutItem: a reclaimed lease keeps its attempts and createdAt (as the
+      // twin does) in the same single conditional write, and drops the crashed attempt's error.
+      const command = new UpdateItemCommand({
+        TableName: tableName,
+        Key: keyOf(request),
+        ConditionExpression: "attribute_not_exists(pk) OR (#state = :in_progress AND leaseUntil <= :now)",
+        UpdateExpression:
+          "SET vendorId = :vendorId, webhookId = :webhookId, referenceId = :referenceId, bodyHash = :bodyHash, " +
+          "#state = :in_progress, attempts = if_not_exists(attempts, :zero), createdAt = if_not_exists(createdAt, :at), " +
+          "updatedAt = :at, claimId = :claimId, leaseUntil = :leaseUntil, expiresAt = :expiresAt " +
+          "REMOVE lastError, opscomErrorCode",
+        ExpressionAttributeNames: { "#state": "state" },
+        ExpressionAttributeValues: {
+          ":vendorId": s(request.vendorId),
+          ":webhookId": s(request.webhookId),
+          ":referenceId": s(request.referenceId),
+          ":bodyHash": s(request.bodyHash),
+          ":in_progress": s("in_progress"),
+          ":now": n(request.now),
+          ":zero": n(0),
+          ":at": s(at),
+          ":claimId": s(request.claimId),
+          ":leaseUntil": n(request.now + request.leaseMs),
+          ":expiresAt": n(request.expiresAt),
+        },
+        // DynamoDB returns the blocking item with the failure; stand-ins that ignore this get a read.
+        ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+      });
+      for (let round = 1; ; round++) {
+        let blocking: Item | undefined;
+        try {
+          await client.send(command);
+          return { claimed: true };
+        } catch (error) {
+          if (!isConditionFailure(error)) throw error;
+          blocking = (error as { Item?: Item }).Item;
+        }
+        if (blocking) return { claimed: false, existing: fromItem(blocking) };
+        const existing = await read(request);
+        // Released or reclaimable between the write and the read: the write decides, so try again.
+        const claimable =
+          !existing || (existing.state === "in_progress" && existing.leaseUntil <= request.now);
+        if (!claimable) return { claimed: false, existing };
+        if (round >= CLAIM_ROUNDS) throw new Error("ledger claim kept racing with other writers");
+      }
+    },
+
+    async transition(key, expect, patch) {
+      // `IN ()` is not valid syntax; an empty list matches nothing, as in the twin.
+      if (expect.from.length === 0) return false;
+      const names: Record<string, string> = { "#state": "state" };
+      const values: Item = { ":state": s(patch.state), ":at": s(iso(patch.now)) };
+      const sets = ["#state = :state", "updatedAt = :at"];
+      if (patch.attempts !== undefined) {
+        sets.push("attempts = :attempts");
+        values[":attempts"] = n(patch.attempts);
+      }
+      if (patch.lastError !== undefined) {
+        sets.push("lastError = :lastError");
+        values[":lastError"] = s(trimError(patch.lastError));
+      }
+      if (patch.opscomErrorCode !== undefined) {
+        sets.push("opscomErrorCode = :opscomErrorCode");
+        values[":opscomErrorCode"] = n(patch.opscomErrorCode);
+      }
+      const from = expect.from.map((state, i) => {
+        values[`:from${i}`] = s(state);
+        return `:from${i}`;
+      });
+      let condition = `attribute_exists(pk) AND #state IN (${from.join(", ")})`;
+      if (expect.claimId !== undefined) {
+        condition += " AND claimId = :claimId";
+        values[":claimId"] = s(expect.claimId);
+      }
+      try {
+        await client.send(
+          new UpdateItemCommand({
+            TableName: tableName,
+            Key: keyOf(key),
+            ConditionExpression: condition,
+            UpdateExpression: `SET ${sets.join(", ")}`,
+            ExpressionAttributeNames: names,
+            ExpressionAttributeValues: values,
+          }),
+        );
+        return true;
+      } catch (error) {
+        if (isConditionFailure(error)) return false;
+        throw error;
+      }
+    },
+
+    async release(key, claimId) {
+      try {
+        await client.send(
+          new DeleteItemCommand({
+            TableName: tableName,
+            Key: keyOf(key),
+            ConditionExpression: "#state = :in_progress AND claimId = :claimId",
+            ExpressionAttributeNames: { "#state": "state" },
+            ExpressionAttributeValues: { ":in_progress": s("in_progress"), ":claimId": s(claimId) },
+          }),
+        );
+      } catch (error) {
+        // Settled or reclaimed by someone else since: theirs now, nothing to release.
+        if (!isConditionFailure(error)) throw error;
+      }
+    },
+
+    get: read,
+
+    async byReference(referenceId) {
+      const records: LedgerRecord[] = [];
+      let startKey: Item | undefined;
+      do {
+        const page = await client.send(
+          new QueryCommand({
+            TableName: tableName,
+            IndexName: BY_REFERENCE_INDEX,
+            KeyConditionExpression: "referenceId = :referenceId",
+            ExpressionAttributeValues: { ":referenceId": s(referenceId) },
+            ScanIndexForward: true,
+            ExclusiveStartKey: startKey,
+          }),
+        );
+        for (const item of page.Items ?? []) records.push(fromItem(item));
+        startKey = page.LastEvaluatedKey;
+      } while (startKey);
+      return records;
+    },
+  };
+}
+
+/** Reads an item back into a record, refusing one this code did not write rather than guessing. */
+export function fromItem(item: Item): LedgerRecord {
+  const str = (name: string): string => {
+    const value = item[name]?.S;
+    if (value === undefined)
+      throw new Error(`ledger item ${item.pk?.S ?? "?"} has no string attribute ${name}`);
+    return value;
+  };
+  const num = (name: string): number => {
+    const value = Number(item[name]?.N);
+    if (item[name]?.N === undefined || !Number.isFinite(value)) {
+      throw new Error(`ledger item ${item.pk?.S ?? "?"} has no number attribute ${name}`);
+    }
+    return value;
+  };
+  const state = str("state") as DeliveryState;
+  if (!STATES.includes(state)) throw new Error(`ledger item ${item.pk?.S ?? "?"} has unknown state ${state}`);
+  return {
+    vendorId: str("vendorId"),
+    webhookId: str("webhookId"),
+    referenceId: str("referenceId"),
+    bodyHash: str("bodyHash"),
+    state,
+    attempts: num("attempts"),
+    createdAt: str("createdAt"),
+    updatedAt: str("updatedAt"),
+    claimId: str("claimId"),
+    leaseUntil: num("leaseUntil"),
+    expiresAt: num("expiresAt"),
+    ...(item.lastError?.S === undefined ? {} : { lastError: item.lastError.S }),
+    ...(item.opscomErrorCode?.N === undefined ? {} : { opscomErrorCode: num("opscomErrorCode") }),
+  };
+}

@@ -1,0 +1,478 @@
+// The ledger contract, run against both the in-memory twin and the DynamoDB ledger on dynalite
+// through the real SDK client, so the twin the unit tests rely on provably behaves like the
+// table; then what only the table has (item shape, trimming, errors) and the on-call CLI.
+import { execFile } from "node:child_process";
+import { resolve } from "node:path";
+import {
+  ConditionalCheckFailedException,
+  DynamoDBClient,
+  GetItemCommand,
+  type GetItemCommandOutput,
+} from "@aws-sdk/client-dynamodb";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createDynamoLedger, MAX_LAST_ERROR_CHARS } from "../lambda/adapters/dynamodb-ledger";
+import { MemoryLedger } from "../lambda/adapters/memory";
+import type { ClaimRequest, Ledger, LedgerKey } from "../lambda/ports";
+import { createLedgerTable, type LocalDynamo, startDynalite, useLocalAws } from "./support/dynalite";
+
+const ROOT = resolve(__dirname, "..");
+const T0 = Date.UTC(2025, 0, 15, 9, 30);
+const LEASE_MS = 60_000;
+const iso = (ms: number) => new Date(ms).toISOString();
+
+let local: LocalDynamo;
+let client: DynamoDBClient;
+let tables = 0;
+
+beforeAll(async () => {
+  local = await startDynalite();
+  useLocalAws({ dynamodb: local.endpoint });
+  client = new DynamoDBClient({});
+});
+
+afterAll(async () => {
+  client?.destroy();
+  await local?.close();
+});
+
+async function freshTable(): Promise<string> {
+  const name = `ledger-test-${++tables}`;
+  await createLedgerTable(client, name);
+  return name;
+}
+
+/** A claim request; every field can be overridden. */
+function claimOf(overrides: Partial<ClaimRequest> = {}): ClaimRequest {
+  return {
+    vendorId: "acme",
+    webhookId: "msg_1",
+    referenceId: "ref-1",
+    bodyHash: "a".repeat(64),
+    claimId: "claim-1",
+    now: T0,
+    leaseMs: LEASE_MS,
+    expiresAt: Math.floor(T0 / 1000) + 30 * 86_400,
+    ...overrides,
+  };
+}
+
+const KEY: LedgerKey = { vendorId: "acme", webhookId: "msg_1" };
+
+const implementations: Array<{ name: string; make: () => Promise<Ledger> }> = [
+  { name: "MemoryLedger", make: async () => new MemoryLedger() },
+  // The default client, so only the environment points it at dynalite.
+  { name: "DynamoDB ledger (dynalite)", make: async () => createDynamoLedger(await freshTable()) },
+];
+
+describe.each(implementations)("ledger contract: $name", ({ make }) => {
+  it("claims a new webhook and stores a full in_progress record", async () => {
+    const ledger = await make();
+    await expect(ledger.claim(claimOf())).resolves.toEqual({ claimed: true });
+    expect(await ledger.get(KEY)).toStrictEqual({
+      vendorId: "acme",
+      webhookId: "msg_1",
+      referenceId: "ref-1",
+      bodyHash: "a".repeat(64),
+      state: "in_progress",
+      attempts: 0,
+      createdAt: iso(T0),
+      updatedAt: iso(T0),
+      claimId: "claim-1",
+      leaseUntil: T0 + LEASE_MS,
+      expiresAt: Math.floor(T0 / 1000) + 30 * 86_400,
+    });
+  });
+
+  it("refuses a duplicate while the lease is live and returns the holder's record", async () => {
+    const ledger = await make();
+    await ledger.claim(claimOf());
+    const second = await ledger.claim(
+      claimOf({ claimId: "claim-2", bodyHash: "b".repeat(64), now: T0 + LEASE_MS - 1 }),
+    );
+    expect(second.claimed).toBe(false);
+    if (second.claimed) return;
+    expect(second.existing).toMatchObject({
+      claimId: "claim-1",
+      bodyHash: "a".repeat(64),
+      state: "in_progress",
+    });
+    expect((await ledger.get(KEY))?.claimId).toBe("claim-1");
+  });
+
+  it("refuses a duplicate of a settled webhook however late it comes", async () => {
+    const ledger = await make();
+    await ledger.claim(claimOf());
+    await ledger.transition(
+      KEY,
+      { from: ["in_progress"], claimId: "claim-1" },
+      { state: "deleted", now: T0 + 5, attempts: 1 },
+    );
+    const late = await ledger.claim(claimOf({ claimId: "claim-2", now: T0 + 10 * LEASE_MS }));
+    expect(late).toMatchObject({
+      claimed: false,
+      existing: { state: "deleted", attempts: 1, claimId: "claim-1" },
+    });
+  });
+
+  it("lets an expired lease be reclaimed, keeping createdAt and attempts and dropping the old error", async () => {
+    const ledger = await make();
+    await ledger.claim(claimOf());
+    await ledger.transition(
+      KEY,
+      { from: ["in_progress"] },
+      {
+        state: "in_progress",
+        now: T0 + 1000,
+        attempts: 2,
+        lastError: "socket hang up",
+        opscomErrorCode: 9002,
+      },
+    );
+    const at = T0 + LEASE_MS; // leaseUntil itself counts as expired
+    await expect(ledger.claim(claimOf({ claimId: "claim-2", now: at }))).resolves.toEqual({ claimed: true });
+    expect(await ledger.get(KEY)).toStrictEqual({
+      vendorId: "acme",
+      webhookId: "msg_1",
+      referenceId: "ref-1",
+      bodyHash: "a".repeat(64),
+      state: "in_progress",
+      attempts: 2,
+      createdAt: iso(T0),
+      updatedAt: iso(at),
+      claimId: "claim-2",
+      leaseUntil: at + LEASE_MS,
+      expiresAt: Math.floor(T0 / 1000) + 30 * 86_400,
+    });
+    // The crashed holder can no longer settle it; the new one can.
+    expect(
+      await ledger.transition(
+        KEY,
+        { from: ["in_progress"], claimId: "claim-1" },
+        { state: "deleted", now: at },
+      ),
+    ).toBe(false);
+    expect(
+      await ledger.transition(
+        KEY,
+        { from: ["in_progress"], claimId: "claim-2" },
+        { state: "deleted", now: at },
+      ),
+    ).toBe(true);
+  });
+
+  it("moves a record only from a listed state and only for the given claim", async () => {
+    const ledger = await make();
+    await ledger.claim(claimOf());
+    const patch = { state: "deleted" as const, now: T0 + 1, attempts: 1 };
+    expect(await ledger.transition(KEY, { from: ["queued"] }, patch)).toBe(false);
+    expect(await ledger.transition(KEY, { from: [] }, patch)).toBe(false);
+    expect(await ledger.transition(KEY, { from: ["in_progress"], claimId: "someone-else" }, patch)).toBe(
+      false,
+    );
+    expect(
+      await ledger.transition({ vendorId: "acme", webhookId: "nope" }, { from: ["in_progress"] }, patch),
+    ).toBe(false);
+    expect(await ledger.get(KEY)).toMatchObject({ state: "in_progress", attempts: 0, updatedAt: iso(T0) });
+
+    expect(await ledger.transition(KEY, { from: ["queued", "in_progress"], claimId: "claim-1" }, patch)).toBe(
+      true,
+    );
+    expect(await ledger.get(KEY)).toMatchObject({ state: "deleted", attempts: 1, updatedAt: iso(T0 + 1) });
+    // Settled: nothing moves it on again.
+    expect(
+      await ledger.transition(KEY, { from: ["in_progress", "queued"] }, { state: "queued", now: T0 + 2 }),
+    ).toBe(false);
+  });
+
+  it("records attempts, last error and OPS-COM code, keeping fields a later patch leaves out", async () => {
+    const ledger = await make();
+    await ledger.claim(claimOf());
+    await ledger.transition(
+      KEY,
+      { from: ["in_progress"], claimId: "claim-1" },
+      { state: "queued", now: T0 + 10, attempts: 2, lastError: "OPS-COM answered 503" },
+    );
+    await ledger.transition(
+      KEY,
+      { from: ["queued"] },
+      { state: "rejected", now: T0 + 20, attempts: 3, opscomErrorCode: 9008 },
+    );
+    expect(await ledger.get(KEY)).toMatchObject({
+      state: "rejected",
+      attempts: 3,
+      lastError: "OPS-COM answered 503",
+      opscomErrorCode: 9008,
+      createdAt: iso(T0),
+      updatedAt: iso(T0 + 20),
+      bodyHash: "a".repeat(64),
+      expiresAt: Math.floor(T0 / 1000) + 30 * 86_400,
+    });
+  });
+
+  it("releases only an in_progress claim still held by the caller", async () => {
+    const ledger = await make();
+    await ledger.claim(claimOf());
+    await ledger.release(KEY, "someone-else");
+    expect((await ledger.get(KEY))?.claimId).toBe("claim-1");
+
+    await ledger.release(KEY, "claim-1");
+    expect(await ledger.get(KEY)).toBeUndefined();
+    // The vendor's retry is a fresh claim, not a duplicate.
+    await expect(ledger.claim(claimOf({ claimId: "claim-2", now: T0 + 1 }))).resolves.toEqual({
+      claimed: true,
+    });
+
+    await ledger.transition(KEY, { from: ["in_progress"] }, { state: "queued", now: T0 + 2 });
+    await ledger.release(KEY, "claim-2");
+    expect((await ledger.get(KEY))?.state).toBe("queued");
+    await expect(
+      ledger.release({ vendorId: "acme", webhookId: "never" }, "claim-9"),
+    ).resolves.toBeUndefined();
+  });
+
+  it("lists a reference's webhooks oldest first, and nothing for an unknown reference", async () => {
+    const ledger = await make();
+    // Written out of order, across vendors, with another reference mixed in.
+    await ledger.claim(claimOf({ vendorId: "zeta", webhookId: "w3", referenceId: "ref-R", now: T0 + 3000 }));
+    await ledger.claim(claimOf({ vendorId: "acme", webhookId: "w1", referenceId: "ref-R", now: T0 + 1000 }));
+    await ledger.claim(
+      claimOf({ vendorId: "acme", webhookId: "other", referenceId: "ref-S", now: T0 + 1500 }),
+    );
+    await ledger.claim(claimOf({ vendorId: "beta", webhookId: "w2", referenceId: "ref-R", now: T0 + 2000 }));
+    const history = await ledger.byReference("ref-R");
+    expect(history.map((r) => `${r.vendorId}/${r.webhookId}@${r.createdAt}`)).toEqual([
+      `acme/w1@${iso(T0 + 1000)}`,
+      `beta/w2@${iso(T0 + 2000)}`,
+      `zeta/w3@${iso(T0 + 3000)}`,
+    ]);
+    expect(await ledger.byReference("ref-unknown")).toEqual([]);
+  });
+
+  it("lets exactly one of 50 simultaneous claims win", async () => {
+    const ledger = await make();
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => ledger.claim(claimOf({ claimId: `claim-${i}` }))),
+    );
+    const winners = results.flatMap((r, i) => (r.claimed ? [`claim-${i}`] : []));
+    expect(winners).toHaveLength(1);
+    for (const r of results) if (!r.claimed) expect(r.existing.claimId).toBe(winners[0]);
+    expect((await ledger.get(KEY))?.claimId).toBe(winners[0]);
+  });
+
+  it("lets exactly one of 50 simultaneous reclaims of an expired lease win", async () => {
+    const ledger = await make();
+    await ledger.claim(claimOf({ claimId: "crashed" }));
+    const later = T0 + LEASE_MS + 1;
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => ledger.claim(claimOf({ claimId: `claim-${i}`, now: later }))),
+    );
+    expect(results.filter((r) => r.claimed)).toHaveLength(1);
+    const record = await ledger.get(KEY);
+    expect(record?.claimId).not.toBe("crashed");
+    expect(record?.leaseUntil).toBe(later + LEASE_MS);
+  });
+});
+
+describe("DynamoDB ledger: the item in the table", () => {
+  let table: string;
+  beforeAll(async () => {
+    table = await freshTable();
+  });
+
+  const rawItem = async (pk: string): Promise<GetItemCommandOutput["Item"]> =>
+    (
+      await client.send(
+        new GetItemCommand({ TableName: table, Key: { pk: { S: pk } }, ConsistentRead: true }),
+      )
+    ).Item;
+
+  it("stores exactly the documented attributes, numbers as N and the TTL in epoch seconds", async () => {
+    const ledger = createDynamoLedger(table);
+    await ledger.claim(claimOf({ webhookId: "shape" }));
+    await ledger.transition(
+      { vendorId: "acme", webhookId: "shape" },
+      { from: ["in_progress"] },
+      { state: "rejected", now: T0 + 1, attempts: 1, lastError: "Invalid Reference", opscomErrorCode: 9003 },
+    );
+    expect(await rawItem("acme#shape")).toStrictEqual({
+      pk: { S: "acme#shape" },
+      vendorId: { S: "acme" },
+      webhookId: { S: "shape" },
+      referenceId: { S: "ref-1" },
+      bodyHash: { S: "a".repeat(64) },
+      state: { S: "rejected" },
+      attempts: { N: "1" },
+      createdAt: { S: iso(T0) },
+      updatedAt: { S: iso(T0 + 1) },
+      claimId: { S: "claim-1" },
+      leaseUntil: { N: String(T0 + LEASE_MS) },
+      expiresAt: { N: String(Math.floor(T0 / 1000) + 30 * 86_400) },
+      lastError: { S: "Invalid Reference" },
+      opscomErrorCode: { N: "9003" },
+    });
+  });
+
+  it("trims lastError to 500 characters without splitting a character", async () => {
+    const ledger = createDynamoLedger(table);
+    const key = { vendorId: "acme", webhookId: "long-error" };
+    await ledger.claim(claimOf(key));
+    const error = "🚫".repeat(MAX_LAST_ERROR_CHARS + 20);
+    await ledger.transition(
+      key,
+      { from: ["in_progress"] },
+      { state: "queued", now: T0 + 1, lastError: error },
+    );
+    const stored = (await ledger.get(key))?.lastError ?? "";
+    expect(Array.from(stored)).toHaveLength(MAX_LAST_ERROR_CHARS);
+    expect(stored).toBe("🚫".repeat(MAX_LAST_ERROR_CHARS));
+  });
+
+  it("surfaces errors other than a failed condition", async () => {
+    const ledger = createDynamoLedger("no-such-table");
+    await expect(ledger.claim(claimOf())).rejects.toMatchObject({ name: "ResourceNotFoundException" });
+    await expect(
+      ledger.transition(KEY, { from: ["in_progress"] }, { state: "deleted", now: T0 }),
+    ).rejects.toMatchObject({
+      name: "ResourceNotFoundException",
+    });
+    await expect(ledger.release(KEY, "claim-1")).rejects.toMatchObject({ name: "ResourceNotFoundException" });
+  });
+
+  it("takes the blocking item from a failed claim without a second read when DynamoDB returns it", async () => {
+    // dynalite ignores ReturnValuesOnConditionCheckFailure (so the tests above exercise the
+    // fallback read); real DynamoDB returns the item with the exception, as stubbed here.
+    const sent: string[] = [];
+    const stub = {
+      send: async (command: {
+        constructor: { name: string };
+        input: { ReturnValuesOnConditionCheckFailure?: string };
+      }) => {
+        sent.push(command.constructor.name);
+        expect(command.input.ReturnValuesOnConditionCheckFailure).toBe("ALL_OLD");
+        throw Object.assign(
+          new ConditionalCheckFailedException({ message: "The conditional request failed", $metadata: {} }),
+          {
+            Item: {
+              pk: { S: "acme#msg_1" },
+              vendorId: { S: "acme" },
+              webhookId: { S: "msg_1" },
+              referenceId: { S: "ref-1" },
+              bodyHash: { S: "b".repeat(64) },
+              state: { S: "queued" },
+              attempts: { N: "3" },
+              createdAt: { S: iso(T0) },
+              updatedAt: { S: iso(T0 + 9) },
+              claimId: { S: "first" },
+              leaseUntil: { N: String(T0 + LEASE_MS) },
+              expiresAt: { N: "1" },
+              lastError: { S: "timeout" },
+            },
+          },
+        );
+      },
+    } as unknown as DynamoDBClient;
+    const result = await createDynamoLedger(table, stub).claim(claimOf());
+    expect(result).toMatchObject({
+      claimed: false,
+      existing: { state: "queued", attempts: 3, bodyHash: "b".repeat(64) },
+    });
+    expect(sent).toEqual(["UpdateItemCommand"]);
+  });
+});
+
+describe("npm run ledger (bin/ledger.ts)", () => {
+  let table: string;
+  const run = (args: string[], env: Record<string, string> = {}) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
+      // Asynchronous: dynalite answers from this process's event loop.
+      execFile(
+        process.execPath,
+        ["--import", "tsx", "bin/ledger.ts", ...args],
+        {
+          cwd: ROOT,
+          env: { ...process.env, LEDGER_TABLE_NAME: table, ...env },
+          timeout: 20_000,
+        },
+        (error, stdout, stderr) => done({ code: error ? Number(error.code ?? -1) : 0, stdout, stderr }),
+      );
+    });
+
+  beforeAll(async () => {
+    table = await freshTable();
+    const ledger = createDynamoLedger(table);
+    await ledger.claim(claimOf({ vendorId: "acme", webhookId: "msg_a", referenceId: "ref-R", now: T0 }));
+    await ledger.transition(
+      { vendorId: "acme", webhookId: "msg_a" },
+      { from: ["in_progress"] },
+      { state: "queued", now: T0 + 5, attempts: 1, lastError: "OPS-COM answered 503" },
+    );
+    await ledger.claim(
+      claimOf({ vendorId: "beta", webhookId: "msg_b", referenceId: "ref-R", now: T0 + 60_000 }),
+    );
+    await ledger.transition(
+      { vendorId: "beta", webhookId: "msg_b" },
+      { from: ["in_progress"] },
+      { state: "deleted", now: T0 + 60_100, attempts: 1 },
+    );
+  });
+
+  it("prints one webhook's record as a table", async () => {
+    const { code, stdout } = await run(["--webhook", "acme/msg_a"]);
+    expect(code).toBe(0);
+    const [header, row, ...rest] = stdout.trimEnd().split("\n");
+    expect(header).toMatch(/^created\s+updated\s+vendor\/webhook\s+reference\s+state\s+attempts/);
+    expect(row).toContain(iso(T0));
+    expect(row).toMatch(/acme\/msg_a\s+ref-R\s+queued\s+1\s/);
+    expect(row).toMatch(/OPS-COM answered 503$/);
+    expect(rest).toEqual([]);
+  });
+
+  it("prints a reference's history oldest first, as JSON with --json", async () => {
+    const { code, stdout } = await run(["--reference", "ref-R", "--json"]);
+    expect(code).toBe(0);
+    const records = JSON.parse(stdout) as Array<{ vendorId: string; state: string }>;
+    expect(records.map((r) => `${r.vendorId}:${r.state}`)).toEqual(["acme:queued", "beta:deleted"]);
+  });
+
+  it("reads the table named by --table over LEDGER_TABLE_NAME", async () => {
+    const { code, stdout } = await run(["--reference", "ref-R", "--table", table], {
+      LEDGER_TABLE_NAME: "elsewhere",
+    });
+    expect(code).toBe(0);
+    expect(stdout.trimEnd().split("\n")).toHaveLength(3);
+  });
+
+  it("exits 1 with a message when there is no record", async () => {
+    const { code, stdout, stderr } = await run(["--webhook", "acme/unknown"]);
+    expect(code).toBe(1);
+    expect(stdout).toBe("");
+    expect(stderr).toContain("no record for webhook acme/unknown");
+  });
+
+  it.each([
+    { args: [], complaint: "exactly one of --webhook or --reference" },
+    {
+      args: ["--webhook", "acme/x", "--reference", "R"],
+      complaint: "exactly one of --webhook or --reference",
+    },
+    { args: ["--webhook", "acme"], complaint: "--webhook takes <vendorId>/<webhookId>" },
+    { args: ["--refrence", "R"], complaint: "Unknown option '--refrence'" },
+  ])("exits 2 on bad arguments: $args", async ({ args, complaint }) => {
+    const { code, stderr } = await run(args);
+    expect(code).toBe(2);
+    expect(stderr).toContain(complaint);
+    expect(stderr).toContain("usage: npm run ledger");
+  });
+
+  it("exits 2 when no table is named", async () => {
+    const { code, stderr } = await run(["--reference", "R"], { LEDGER_TABLE_NAME: "" });
+    expect(code).toBe(2);
+    expect(stderr).toContain("LEDGER_TABLE_NAME");
+  });
+
+  it("exits 3 naming the table when it cannot be read", async () => {
+    const { code, stderr } = await run(["--reference", "R", "--table", "missing-table"]);
+    expect(code).toBe(3);
+    expect(stderr).toContain("could not read table missing-table: ResourceNotFoundException");
+  });
+});

@@ -1,0 +1,91 @@
+// dynalite (an in-process DynamoDB) for integration tests, and the ledger table exactly as the
+// stack builds it. The real SDK client finds it through AWS_ENDPOINT_URL_DYNAMODB.
+import type { AddressInfo } from "node:net";
+import { CreateTableCommand, DescribeTableCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { BY_REFERENCE_INDEX } from "../../lambda/adapters/dynamodb-ledger";
+
+interface DynaliteServer {
+  listen(port: number, host: string, callback: () => void): void;
+  once(event: "error", listener: (error: Error) => void): void;
+  address(): AddressInfo | string | null;
+  close(callback: (error?: Error) => void): void;
+}
+
+// dynalite ships no types; this is the whole surface used here.
+const dynalite = require("dynalite") as (options: { createTableMs?: number }) => DynaliteServer;
+
+export interface LocalDynamo {
+  /** `http://127.0.0.1:<port>` */
+  readonly endpoint: string;
+  close(): Promise<void>;
+}
+
+/** Starts dynalite (in memory) on a free port. */
+export async function startDynalite(): Promise<LocalDynamo> {
+  const server = dynalite({ createTableMs: 0 });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", resolve);
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve()))),
+  };
+}
+
+/**
+ * Points the SDK's default resolution at local stand-ins (endpoint, region, dummy credentials).
+ * Call before creating the clients.
+ */
+export function useLocalAws(endpoints: { dynamodb?: string; sqs?: string; secretsManager?: string }): void {
+  process.env.AWS_REGION = "us-east-1";
+  process.env.AWS_ACCESS_KEY_ID = "test";
+  process.env.AWS_SECRET_ACCESS_KEY = "test";
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
+  if (endpoints.dynamodb) process.env.AWS_ENDPOINT_URL_DYNAMODB = endpoints.dynamodb;
+  if (endpoints.sqs) process.env.AWS_ENDPOINT_URL_SQS = endpoints.sqs;
+  if (endpoints.secretsManager) process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER = endpoints.secretsManager;
+}
+
+/**
+ * Creates the ledger table (key `pk`, GSI `byReference` on referenceId + createdAt, projection
+ * ALL) and waits until it and its index are ACTIVE: dynalite answers CreateTable with CREATING
+ * even when `createTableMs` is 0.
+ */
+export async function createLedgerTable(client: DynamoDBClient, name: string): Promise<void> {
+  await client.send(
+    new CreateTableCommand({
+      TableName: name,
+      BillingMode: "PAY_PER_REQUEST",
+      AttributeDefinitions: [
+        { AttributeName: "pk", AttributeType: "S" },
+        { AttributeName: "referenceId", AttributeType: "S" },
+        { AttributeName: "createdAt", AttributeType: "S" },
+      ],
+      KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: BY_REFERENCE_INDEX,
+          KeySchema: [
+            { AttributeName: "referenceId", KeyType: "HASH" },
+            { AttributeName: "createdAt", KeyType: "RANGE" },
+          ],
+          Projection: { ProjectionType: "ALL" },
+        },
+      ],
+    }),
+  );
+  for (let i = 0; i < 200; i++) {
+    const { Table } = await client.send(new DescribeTableCommand({ TableName: name }));
+    if (
+      Table?.TableStatus === "ACTIVE" &&
+      (Table.GlobalSecondaryIndexes ?? []).every((g) => g.IndexStatus === "ACTIVE")
+    ) {
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`table ${name} did not become ACTIVE`);
+}
