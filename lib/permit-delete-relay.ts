@@ -470,12 +470,6 @@ export class PermitDeleteRelay extends Construct {
         throttlingBurstLimit: settings.throttlingBurstLimit,
       },
     });
-    if (policy) {
-      // API Gateway applies a changed resource policy only with a new deployment.
-      this.api.latestDeployment?.addToLogicalId({
-        sourceRestrictions: restricted.map((v) => [v.id, v.allowedSourceCidrs]),
-      });
-    }
     const cloudWatchRole = this.api.node.tryFindChild("CloudWatchRole");
     if (cloudWatchRole) {
       Validations.of(cloudWatchRole).acknowledge({
@@ -600,12 +594,11 @@ export class PermitDeleteRelay extends Construct {
           },
         ],
       });
-      const association = new wafv2.CfnWebACLAssociation(this, "WebAclAssociation", {
+      // The stage ARN refers to the stage resource, so the association waits for the stage.
+      new wafv2.CfnWebACLAssociation(this, "WebAclAssociation", {
         resourceArn: this.api.deploymentStage.stageArn,
         webAclArn: this.webAcl.attrArn,
       });
-      // The stage ARN is built from the stage name, not a reference, so order it explicitly.
-      association.node.addDependency(this.api.deploymentStage);
     } else {
       Validations.of(this.api.deploymentStage).acknowledge({
         id: "AwsSolutions-APIG3",

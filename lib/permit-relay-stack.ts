@@ -149,7 +149,13 @@ export function readRelayContext(node: Node): RelayContext {
     placeholders.push("vendors");
     vendors = PLACEHOLDER_VENDORS;
   } else {
-    vendors = parseVendors(rawVendors, 'Context "vendors"');
+    const source = 'Context "vendors"';
+    try {
+      vendors = parseVendors(rawVendors, source);
+    } catch (error) {
+      const message = (error as Error).message;
+      throw new Error(message.startsWith(source) ? message : `${source}: ${message}`);
+    }
   }
   const logRetention = whole("logRetentionDays", 1, 3653);
   if (logRetention !== undefined && !Object.values(logs.RetentionDays).includes(logRetention)) {

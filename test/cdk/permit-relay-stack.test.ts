@@ -1,0 +1,245 @@
+import { Annotations, Match } from "aws-cdk-lib/assertions";
+import { describe, expect, it } from "vitest";
+import { PermitRelayStack } from "../../lib/permit-relay-stack";
+import { buildStack, flat, testApp } from "./support";
+
+const TOKEN_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:ops/opscom-token-AbC123";
+
+// No context at all: what a fresh clone's `npx cdk synth` builds.
+const bare = buildStack();
+// Every key, as strings, the way `cdk synth -c key=value` passes them.
+const configured = buildStack({
+  clientCode: "OC-ACME",
+  opscomBaseUrl: "https://controller.operationscommander.io",
+  tokenSecretId: TOKEN_ARN,
+  vendors: '[{"id":"acme"},{"id":"parkco","allowedSourceCidrs":["198.51.100.7/32"]}]',
+  vendorSecretPrefix: "relay/signing/",
+  alarmEmail: "oncall@example.com",
+  waf: "false",
+  wafRateLimit: "500",
+  throttleRate: "20",
+  throttleBurst: "40",
+  retryMaxAttempts: "4",
+  dualStack: "true",
+  logRetentionDays: "30",
+});
+
+const ingestEnv = (template: typeof bare.template): Record<string, unknown> => {
+  const fns = template.findResources("AWS::Lambda::Function", {
+    Properties: { Description: Match.stringLikeRegexp("verifies vendor webhooks") },
+  });
+  return Object.values(fns)[0]?.Properties.Environment.Variables;
+};
+
+describe("with no context", () => {
+  it("synthesizes with the documented placeholders: client code OC-TOMA and vendor demo-vendor", () => {
+    const env = ingestEnv(bare.template);
+    expect(env.OPSCOM_CLIENT_CODE).toBe("OC-TOMA");
+    expect(JSON.parse(env.VENDORS as string)).toEqual([
+      {
+        id: "demo-vendor",
+        signature: { scheme: "standard-webhooks" },
+        event: { typePointer: "/type", deleteTypes: ["permit.deleted"] },
+        opscom: {},
+      },
+    ]);
+  });
+
+  it("warns once per placeholder so nobody deploys one unknowingly", () => {
+    const annotations = Annotations.fromStack(bare.stack);
+    annotations.hasWarning("/OpscomPermitRelay", Match.stringLikeRegexp('No "clientCode" context given'));
+    annotations.hasWarning("/OpscomPermitRelay", Match.stringLikeRegexp('No "vendors" context given'));
+    Annotations.fromStack(configured.stack).hasNoWarning("*", Match.stringLikeRegexp("context given"));
+  });
+
+  it("creates the token secret, turns WAF on and subscribes no e-mail", () => {
+    bare.template.resourceCountIs("AWS::SecretsManager::Secret", 1);
+    bare.template.resourceCountIs("AWS::WAFv2::WebACL", 1);
+    bare.template.resourceCountIs("AWS::SNS::Subscription", 0);
+  });
+
+  it("outputs what an operator needs", () => {
+    for (const name of [
+      "WebhookUrl",
+      "TokenSecretArn",
+      "LedgerTableName",
+      "RetryQueueUrl",
+      "DeadLetterQueueUrl",
+      "DeadLetterQueueArn",
+      "AlarmTopicArn",
+      "DashboardUrl",
+    ]) {
+      bare.template.hasOutput(name, { Value: Match.anyValue(), Description: Match.anyValue() });
+    }
+    expect(flat(bare.template.findOutputs("WebhookUrl").WebhookUrl?.Value)).toMatch(
+      /\/webhooks\/\{vendorId\}$/,
+    );
+  });
+});
+
+describe("with every context key given", () => {
+  it("passes client code, base URL, vendors and secret prefix to the functions", () => {
+    expect(ingestEnv(configured.template)).toMatchObject({
+      OPSCOM_CLIENT_CODE: "OC-ACME",
+      OPSCOM_BASE_URL: "https://controller.operationscommander.io",
+      OPSCOM_TOKEN_SECRET_ID: TOKEN_ARN,
+      VENDOR_SECRET_PREFIX: "relay/signing/",
+      RETRY_MAX_ATTEMPTS: "4",
+    });
+    expect(
+      JSON.parse(ingestEnv(configured.template).VENDORS as string).map((v: { id: string }) => v.id),
+    ).toEqual(["acme", "parkco"]);
+  });
+
+  it("imports the token secret by its ARN instead of creating one", () => {
+    configured.template.resourceCountIs("AWS::SecretsManager::Secret", 0);
+    configured.template.hasResourceProperties("AWS::IAM::Policy", {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Action: "secretsmanager:GetSecretValue", Resource: TOKEN_ARN }),
+        ]),
+      },
+    });
+  });
+
+  it("imports the token secret by name", () => {
+    const { template } = buildStack({ tokenSecretId: "ops/opscom-token" });
+    template.resourceCountIs("AWS::SecretsManager::Secret", 0);
+    expect(ingestEnv(template).OPSCOM_TOKEN_SECRET_ID).toBe("ops/opscom-token");
+  });
+
+  it("switches WAF off, sets throttling, retries, dual stack and log retention", () => {
+    configured.template.resourceCountIs("AWS::WAFv2::WebACL", 0);
+    configured.template.hasResourceProperties("AWS::ApiGateway::Stage", {
+      MethodSettings: [Match.objectLike({ ThrottlingRateLimit: 20, ThrottlingBurstLimit: 40 })],
+    });
+    configured.template.hasResourceProperties("AWS::SQS::Queue", {
+      RedrivePolicy: Match.objectLike({ maxReceiveCount: 4 }),
+    });
+    configured.template.hasResourceProperties("AWS::ApiGateway::RestApi", {
+      EndpointConfiguration: Match.objectLike({ IpAddressType: "dualstack" }),
+    });
+    configured.template.resourcePropertiesCountIs("AWS::Logs::LogGroup", { RetentionInDays: 30 }, 3);
+  });
+
+  it("takes the WAF rate limit from context", () => {
+    const { template } = buildStack({ wafRateLimit: 500 });
+    template.hasResourceProperties("AWS::WAFv2::WebACL", {
+      Rules: [Match.objectLike({ Statement: { RateBasedStatement: Match.objectLike({ Limit: 500 }) } })],
+    });
+  });
+
+  it("subscribes the alarm e-mail to the alarm topic", () => {
+    configured.template.hasResourceProperties("AWS::SNS::Subscription", {
+      Protocol: "email",
+      Endpoint: "oncall@example.com",
+      TopicArn: { Ref: Match.stringLikeRegexp("^RelayAlarmTopic") },
+    });
+  });
+
+  it("puts a vendor's allow-list into the API's resource policy", () => {
+    configured.template.hasResourceProperties("AWS::ApiGateway::RestApi", {
+      Policy: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Effect: "Deny",
+            Resource: "execute-api:/*/POST/webhooks/parkco",
+            Condition: { NotIpAddress: { "aws:SourceIp": ["198.51.100.7/32"] } },
+          }),
+        ]),
+      },
+    });
+  });
+
+  it("accepts JSON values from cdk.json as well as strings from the command line", () => {
+    const { template } = buildStack({ vendors: [{ id: "acme" }], waf: false, retryMaxAttempts: 5 });
+    template.resourceCountIs("AWS::WAFv2::WebACL", 0);
+    template.hasResourceProperties("AWS::SQS::Queue", {
+      RedrivePolicy: Match.objectLike({ maxReceiveCount: 5 }),
+    });
+  });
+});
+
+describe("context validation", () => {
+  it.each<[string, Record<string, unknown>, string]>([
+    [
+      "a client code with a slash",
+      { clientCode: "OC/TOMA" },
+      'Context "clientCode" must be 1-64 of [A-Za-z0-9-], e.g. OC-TOMA; got "OC/TOMA"',
+    ],
+    [
+      "a base URL over plain HTTP",
+      { opscomBaseUrl: "http://controller.operationscommander.com" },
+      'Context "opscomBaseUrl" must be an https:// URL without query or fragment; got "http://controller.operationscommander.com"',
+    ],
+    [
+      "a partial token secret ARN",
+      { tokenSecretId: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:tok" },
+      'Context "tokenSecretId" must be a secret name or a complete secret ARN (with the 6-character suffix); got "arn:aws:secretsmanager:eu-west-1:123456789012:secret:tok"',
+    ],
+    [
+      "vendors that are not JSON",
+      { vendors: "[{id:acme}]" },
+      'Context "vendors" must be a JSON array of vendors; it is not valid JSON',
+    ],
+    [
+      "an empty vendor list",
+      { vendors: "[]" },
+      'Context "vendors" must be a non-empty JSON array of vendors, e.g. [{"id":"acme"}]',
+    ],
+    [
+      "a vendor with a bad id",
+      { vendors: '[{"id":"ACME"}]' },
+      'Context "vendors"[0]: field "id" must be 1-64 of [a-z0-9-], got "ACME"',
+    ],
+    [
+      "a vendor with an unknown signature scheme",
+      { vendors: '[{"id":"acme","signature":{"scheme":"rsa"}}]' },
+      'Context "vendors": vendor "acme": field "signature.scheme" must be "standard-webhooks" or "hmac", got "rsa"',
+    ],
+    [
+      "a vendor with a bad CIDR",
+      { vendors: '[{"id":"acme","allowedSourceCidrs":["10.0.0.0/40"]}]' },
+      'Context "vendors": vendor "acme": field "allowedSourceCidrs[0]" is not an IPv4 or IPv6 CIDR block: "10.0.0.0/40"',
+    ],
+    [
+      "a wildcard secret prefix",
+      { vendorSecretPrefix: "vendors/*" },
+      'Context "vendorSecretPrefix" must be 1-256 of [A-Za-z0-9/_+=.@-]; got "vendors/*"',
+    ],
+    [
+      "an alarm e-mail without a domain",
+      { alarmEmail: "oncall" },
+      'Context "alarmEmail" must be an e-mail address; got "oncall"',
+    ],
+    ["waf given as yes", { waf: "yes" }, 'Context "waf" must be true or false; got "yes"'],
+    ["dualStack given as 1", { dualStack: 1 }, 'Context "dualStack" must be true or false; got 1'],
+    [
+      "a fractional throttle rate",
+      { throttleRate: "2.5" },
+      'Context "throttleRate" must be a whole number from 1 to 1000000; got "2.5"',
+    ],
+    [
+      "a throttle burst of zero",
+      { throttleBurst: 0 },
+      'Context "throttleBurst" must be a whole number from 1 to 1000000; got 0',
+    ],
+    [
+      "a WAF limit below WAF's minimum",
+      { wafRateLimit: "5" },
+      'Context "wafRateLimit" must be a whole number from 10 to 2000000000; got "5"',
+    ],
+    [
+      "retryMaxAttempts above SQS's maximum",
+      { retryMaxAttempts: "1001" },
+      'Context "retryMaxAttempts" must be a whole number from 1 to 1000; got "1001"',
+    ],
+    [
+      "a log retention CloudWatch does not offer",
+      { logRetentionDays: "31" },
+      'Context "logRetentionDays" must be a retention CloudWatch Logs offers (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653); got "31"',
+    ],
+  ])("rejects %s with an exact message", (_name, context, message) => {
+    expect(() => new PermitRelayStack(testApp(context), "Invalid")).toThrow(new Error(message));
+  });
+});

@@ -1,0 +1,111 @@
+// The app as `npx cdk synth` builds it from a fresh clone: no context, real esbuild bundling,
+// CloudFormation's built-in template validation and cdk-nag, and the artifacts it writes.
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import { builtinModules } from "node:module";
+import * as os from "node:os";
+import * as path from "node:path";
+import { Validations } from "aws-cdk-lib";
+import type { CloudAssembly } from "aws-cdk-lib/cx-api";
+import { AwsSolutionsChecks } from "cdk-nag";
+import { beforeAll, describe, expect, it } from "vitest";
+import { PermitRelayStack } from "../../lib/permit-relay-stack";
+import { testApp } from "./support";
+
+/** The budget for the ingest bundle (index.js), in bytes. */
+const INGEST_BUNDLE_LIMIT = 500 * 1000;
+
+let assembly: CloudAssembly;
+let template: {
+  Resources: Record<
+    string,
+    { Type: string; Properties: Record<string, unknown>; Metadata?: Record<string, string> }
+  >;
+};
+
+beforeAll(() => {
+  // The CLI sets this context key; it records where each function's bundle was written.
+  const app = testApp({ "aws:cdk:enable-asset-metadata": true }, { bundle: true, validate: true });
+  new PermitRelayStack(app, "OpscomPermitRelay");
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  assembly = app.synth();
+  template = assembly.getStackByName("OpscomPermitRelay").template;
+});
+
+function assetDir(descriptionPattern: RegExp): string {
+  const fn = Object.values(template.Resources).find(
+    (r) => r.Type === "AWS::Lambda::Function" && descriptionPattern.test(String(r.Properties.Description)),
+  );
+  const assetPath = fn?.Metadata?.["aws:asset:path"];
+  if (!assetPath) throw new Error(`no bundled asset for ${descriptionPattern}`);
+  return path.join(assembly.directory, assetPath);
+}
+
+describe("cdk synth with no context", () => {
+  it("writes the template with both functions and a validation report without failures", () => {
+    const functions = Object.values(template.Resources).filter((r) => r.Type === "AWS::Lambda::Function");
+    expect(functions).toHaveLength(2);
+    const report = JSON.parse(
+      fs.readFileSync(path.join(assembly.directory, "validation-report.json"), "utf8"),
+    );
+    const failures = report.pluginReports.flatMap((p: { violations: { severity: string }[] }) =>
+      p.violations.filter((v) => v.severity !== "warning"),
+    );
+    expect(failures).toEqual([]);
+  });
+
+  it.each([
+    ["ingest", /verifies vendor webhooks/],
+    ["retry worker", /retries parked/],
+  ])("bundles the %s into one CommonJS file and its source map", (_name, pattern) => {
+    const dir = assetDir(pattern);
+    expect(fs.readdirSync(dir).sort()).toEqual(["index.js", "index.js.map"]);
+    const code = fs.readFileSync(path.join(dir, "index.js"), "utf8");
+    expect(code).toMatch(/\/\/# sourceMappingURL=index\.js\.map\s*$/);
+    expect(code).not.toMatch(/^\s*(import|export)\s/m);
+  });
+
+  it(`keeps the ingest bundle at or below ${INGEST_BUNDLE_LIMIT / 1000} kB`, () => {
+    const size = fs.statSync(path.join(assetDir(/verifies vendor webhooks/), "index.js")).size;
+    expect(size).toBeLessThanOrEqual(INGEST_BUNDLE_LIMIT);
+  });
+
+  it("requires nothing at run time but Node's built-in modules (the AWS SDK is inside)", () => {
+    for (const pattern of [/verifies vendor webhooks/, /retries parked/]) {
+      const code = fs.readFileSync(path.join(assetDir(pattern), "index.js"), "utf8");
+      // A `[require("x")]` inside an error message's text is prose, not a call.
+      const required = [...code.matchAll(/(?<![\w$.[])require\(\s*["']([^"']+)["']\s*\)/g)].map(
+        (m) => m[1] as string,
+      );
+      const external = required.filter((name) => !name.startsWith("node:") && !builtinModules.includes(name));
+      expect(external).toEqual([]);
+    }
+  });
+
+  it("the ingest bundle loads under plain node, copied away from node_modules, and exports handler", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ingest-bundle-"));
+    for (const file of ["index.js", "index.js.map"]) {
+      fs.copyFileSync(path.join(assetDir(/verifies vendor webhooks/), file), path.join(dir, file));
+    }
+    const out = execFileSync(
+      process.execPath,
+      ["-e", `process.stdout.write(typeof require(${JSON.stringify(path.join(dir, "index.js"))}).handler)`],
+      {
+        cwd: dir,
+        env: {
+          PATH: process.env.PATH ?? "",
+          AWS_REGION: "eu-west-1",
+          OPSCOM_CLIENT_CODE: "OC-TOMA",
+          OPSCOM_TOKEN_SECRET_ID: "opscom-token",
+          VENDORS: '[{"id":"demo-vendor"}]',
+          LEDGER_TABLE_NAME: "ledger",
+          RETRY_QUEUE_URL: "https://sqs.eu-west-1.amazonaws.com/123456789012/retry",
+          NODE_OPTIONS: "--enable-source-maps --no-warnings",
+        },
+        encoding: "utf8",
+      },
+    );
+    fs.rmSync(dir, { recursive: true, force: true });
+    expect(out).toBe("function");
+  });
+});
