@@ -1,0 +1,199 @@
+// Runtime configuration (DESIGN.md, "Runtime configuration"): defaults, and a start-up failure
+// that names the variable for every missing or malformed value.
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../../lambda/config";
+
+type Env = Record<string, string | undefined>;
+
+/** The smallest valid environment, with overrides (`undefined` removes a variable). */
+function env(overrides: Env = {}): Env {
+  return {
+    OPSCOM_CLIENT_CODE: "OC-TOMA",
+    OPSCOM_TOKEN_SECRET_ID: "opscom-permit-relay/opscom-token",
+    VENDORS: JSON.stringify([{ id: "acme" }]),
+    ...overrides,
+  };
+}
+
+function failure(values: Env): ConfigError {
+  try {
+    loadConfig(values);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  throw new Error("expected loadConfig to throw");
+}
+
+describe("loadConfig: defaults", () => {
+  it("fills every optional value from DESIGN.md", () => {
+    const config = loadConfig(env());
+    expect(config).toMatchObject({
+      opscomBaseUrl: "https://controller.operationscommander.com",
+      opscomClientCode: "OC-TOMA",
+      opscomTokenSecretId: "opscom-permit-relay/opscom-token",
+      vendorSecretPrefix: "opscom-permit-relay/vendors/",
+      secretCacheTtlMs: 300_000,
+      signatureToleranceSeconds: 300,
+      forwardTimeoutMs: 5000,
+      maxBodyBytes: 65_536,
+      ledgerTtlDays: 30,
+      retryMaxAttempts: 8,
+      claimLeaseSeconds: 60,
+    });
+    expect(config).not.toHaveProperty("ledgerTableName");
+    expect(config).not.toHaveProperty("retryQueueUrl");
+  });
+
+  it("parses VENDORS into a map with the default scheme and event mapping", () => {
+    const vendor = loadConfig(env()).vendors.get("acme");
+    expect(vendor).toEqual({
+      id: "acme",
+      signature: { scheme: "standard-webhooks" },
+      event: { typePointer: "/type", deleteTypes: ["permit.deleted"] },
+      opscom: {},
+    });
+  });
+
+  it("treats blank optional values as unset", () => {
+    const config = loadConfig(env({ OPSCOM_BASE_URL: "  ", LEDGER_TABLE_NAME: "", MAX_BODY_BYTES: " " }));
+    expect(config.opscomBaseUrl).toBe("https://controller.operationscommander.com");
+    expect(config.maxBodyBytes).toBe(65_536);
+    expect(config).not.toHaveProperty("ledgerTableName");
+  });
+
+  it("takes values that are set, trimmed", () => {
+    const config = loadConfig(
+      env({
+        OPSCOM_BASE_URL: "http://localhost:4010/",
+        VENDOR_SECRET_PREFIX: "relay/v/",
+        LEDGER_TABLE_NAME: " ledger ",
+        RETRY_QUEUE_URL: "https://sqs.us-east-1.amazonaws.com/123456789012/retry",
+        SECRET_CACHE_TTL_SECONDS: "60",
+        SIGNATURE_TOLERANCE_SECONDS: "120",
+        FORWARD_TIMEOUT_MS: "2500",
+        MAX_BODY_BYTES: "1024",
+      }),
+    );
+    expect(config).toMatchObject({
+      opscomBaseUrl: "http://localhost:4010",
+      vendorSecretPrefix: "relay/v/",
+      ledgerTableName: "ledger",
+      retryQueueUrl: "https://sqs.us-east-1.amazonaws.com/123456789012/retry",
+      secretCacheTtlMs: 60_000,
+      signatureToleranceSeconds: 120,
+      forwardTimeoutMs: 2500,
+      maxBodyBytes: 1024,
+    });
+  });
+});
+
+describe("loadConfig: required variables", () => {
+  it.each(["OPSCOM_CLIENT_CODE", "OPSCOM_TOKEN_SECRET_ID", "VENDORS"])(
+    "names %s when it is missing",
+    (name) => {
+      expect(failure(env({ [name]: undefined })).message).toBe(`${name} is required but not set`);
+    },
+  );
+
+  it.each(["OPSCOM_CLIENT_CODE", "OPSCOM_TOKEN_SECRET_ID", "VENDORS"])(
+    "treats a blank %s as missing",
+    (name) => {
+      expect(failure(env({ [name]: "   " })).message).toContain(name);
+    },
+  );
+});
+
+describe("loadConfig: numeric variables", () => {
+  const numeric: [string, number, number][] = [
+    ["SECRET_CACHE_TTL_SECONDS", 0, 86_400],
+    ["SIGNATURE_TOLERANCE_SECONDS", 1, 86_400],
+    ["FORWARD_TIMEOUT_MS", 100, 25_000],
+    ["MAX_BODY_BYTES", 256, 6_000_000],
+    ["LEDGER_TTL_DAYS", 1, 3650],
+    ["RETRY_MAX_ATTEMPTS", 1, 1000],
+    ["CLAIM_LEASE_SECONDS", 5, 3600],
+  ];
+
+  it.each(numeric)("%s accepts its bounds %d and %d", (name, min, max) => {
+    expect(() => loadConfig(env({ [name]: String(min) }))).not.toThrow();
+    expect(() => loadConfig(env({ [name]: String(max) }))).not.toThrow();
+  });
+
+  const malformed = ["abc", "-1", "1.5", "1e3", "0x10", "10s"];
+  it.each(numeric.flatMap(([name]) => malformed.map((value) => [name, value] as const)))(
+    "%s=%j fails and names the variable",
+    (name, value) => {
+      const message = failure(env({ [name]: value })).message;
+      expect(message).toContain(name);
+      expect(message).toContain(JSON.stringify(value));
+    },
+  );
+
+  it.each(
+    numeric.flatMap(([name, min, max]) => [
+      // Below zero is a sign, already covered as malformed above.
+      ...(min > 0 ? [[name, min - 1] as const] : []),
+      [name, max + 1] as const,
+    ]),
+  )("%s=%d is out of range and named", (name, value) => {
+    expect(failure(env({ [name]: String(value) })).message).toMatch(
+      new RegExp(`^${name} must be a whole number`),
+    );
+  });
+});
+
+describe("loadConfig: malformed values", () => {
+  it.each([
+    "not a url",
+    "controller.operationscommander.com",
+    "ftp://controller.operationscommander.com",
+    "file:///etc/passwd",
+  ])("OPSCOM_BASE_URL=%j fails and names the variable", (value) => {
+    expect(failure(env({ OPSCOM_BASE_URL: value })).message).toMatch(
+      /^OPSCOM_BASE_URL must be an http\(s\) URL/,
+    );
+  });
+
+  it.each(["OC TOMA", "OC_TOMA", "OC/TOMA", "A".repeat(65)])(
+    "OPSCOM_CLIENT_CODE=%j fails and names the variable",
+    (value) => {
+      expect(failure(env({ OPSCOM_CLIENT_CODE: value })).message).toMatch(/^OPSCOM_CLIENT_CODE /);
+    },
+  );
+
+  it("accepts a 64-character client code", () => {
+    expect(loadConfig(env({ OPSCOM_CLIENT_CODE: "A".repeat(64) })).opscomClientCode).toBe("A".repeat(64));
+  });
+
+  it.each(["sqs.us-east-1.amazonaws.com/1/retry", "retry-queue"])(
+    "RETRY_QUEUE_URL=%j fails and names the variable",
+    (value) => {
+      expect(failure(env({ RETRY_QUEUE_URL: value })).message).toMatch(/^RETRY_QUEUE_URL /);
+    },
+  );
+
+  it.each([
+    ["not JSON", "[{", "not valid JSON"],
+    ["an empty array", "[]", "non-empty JSON array"],
+    ["an object", JSON.stringify({ id: "acme" }), "non-empty JSON array"],
+    ["a bad vendor id", JSON.stringify([{ id: "ACME" }]), 'field "id"'],
+    ["a duplicate vendor", JSON.stringify([{ id: "acme" }, { id: "acme" }]), "listed twice"],
+    ["an unknown field", JSON.stringify([{ id: "acme", colour: "red" }]), 'field "colour"'],
+    [
+      "a bad signature scheme",
+      JSON.stringify([{ id: "acme", signature: { scheme: "rsa" } }]),
+      "signature.scheme",
+    ],
+    [
+      "a bad CIDR",
+      JSON.stringify([{ id: "acme", allowedSourceCidrs: ["10.0.0.0/33"] }]),
+      "allowedSourceCidrs[0]",
+    ],
+    ["a bad pointer", JSON.stringify([{ id: "acme", event: { typePointer: "type" } }]), "event.typePointer"],
+  ])("VENDORS with %s fails with a message that starts with VENDORS", (_what, value, detail) => {
+    const message = failure(env({ VENDORS: value })).message;
+    expect(message).toMatch(/^VENDORS: /);
+    expect(message).toContain(detail);
+  });
+});
