@@ -2,7 +2,7 @@
 // retry queue drained by the retry worker, a DynamoDB ledger, alarms and a dashboard.
 // Everything it builds is in this file, top to bottom, so a reviewer sees every default.
 import * as path from "node:path";
-import { ArnFormat, Duration, Names, RemovalPolicy, Stack, Validations } from "aws-cdk-lib";
+import { ArnFormat, Duration, Names, RemovalPolicy, Stack, Token, Validations } from "aws-cdk-lib";
 import * as apigw from "aws-cdk-lib/aws-apigateway";
 import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import * as cwActions from "aws-cdk-lib/aws-cloudwatch-actions";
@@ -49,6 +49,10 @@ export const LAMBDA_BUNDLING: nodejs.BundlingOptions = {
 export const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;
 export const LAMBDA_ARCHITECTURE = lambda.Architecture.ARM_64;
 
+/** Lambda's limit on the total size of a function's environment variables. */
+const LAMBDA_ENVIRONMENT_LIMIT_BYTES = 4096;
+/** Room kept for each value known only at deploy time (table name, queue URL, secret ARN). */
+const UNRESOLVED_VALUE_BYTES = 256;
 /** API Gateway's integration timeout: a function that takes longer is cut off with a 504. */
 const API_GATEWAY_TIMEOUT_SECONDS = 29;
 const PROJECT_ROOT = path.join(__dirname, "..");
@@ -301,7 +305,8 @@ export class PermitDeleteRelay extends Construct {
       OPSCOM_BASE_URL: settings.opscomBaseUrl,
       OPSCOM_CLIENT_CODE: settings.clientCode,
       OPSCOM_TOKEN_SECRET_ID: this.tokenSecret.secretFullArn ?? this.tokenSecret.secretName,
-      VENDORS: JSON.stringify(settings.vendors),
+      // As given, not expanded with defaults: Lambda allows 4 KB of environment in all.
+      VENDORS: JSON.stringify(props.vendors),
       VENDOR_SECRET_PREFIX: settings.vendorSecretPrefix,
       LEDGER_TABLE_NAME: this.ledgerTable.tableName,
       RETRY_QUEUE_URL: this.retryQueue.queueUrl,
@@ -317,6 +322,21 @@ export class PermitDeleteRelay extends Construct {
       POWERTOOLS_LOG_LEVEL: "INFO",
       NODE_OPTIONS: "--enable-source-maps",
     };
+
+    const environmentBytes = Object.entries(environment).reduce(
+      (sum, [key, value]) =>
+        sum +
+        Buffer.byteLength(key) +
+        (Token.isUnresolved(value) ? UNRESOLVED_VALUE_BYTES : Buffer.byteLength(value)),
+      0,
+    );
+    if (environmentBytes > LAMBDA_ENVIRONMENT_LIMIT_BYTES) {
+      throw new Error(
+        `PermitDeleteRelay: the functions' environment would take up to ${environmentBytes} bytes, over Lambda's ` +
+          `${LAMBDA_ENVIRONMENT_LIMIT_BYTES}-byte limit; VENDORS alone is ${Buffer.byteLength(environment.VENDORS ?? "")} ` +
+          "bytes. Leave defaults out of the vendor entries, or split the vendors over two relays.",
+      );
+    }
 
     const ingestLogs = new logs.LogGroup(this, "IngestLogs", { retention: settings.logRetention });
     this.ingestFunction = new nodejs.NodejsFunction(this, "Ingest", {

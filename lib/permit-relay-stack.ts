@@ -5,16 +5,13 @@ import * as logs from "aws-cdk-lib/aws-logs";
 import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import * as subscriptions from "aws-cdk-lib/aws-sns-subscriptions";
 import type { Construct, Node } from "constructs";
-import { CLIENT_CODE_PATTERN, parseVendors, type VendorConfig } from "../lambda/vendors";
-import { PermitDeleteRelay } from "./permit-delete-relay";
+import { CLIENT_CODE_PATTERN, parseVendors } from "../lambda/vendors";
+import { PermitDeleteRelay, type VendorInput } from "./permit-delete-relay";
 
 /** Used when no `clientCode` context is given, so a fresh clone synthesizes. */
 export const PLACEHOLDER_CLIENT_CODE = "OC-TOMA";
 /** Used when no `vendors` context is given, so a fresh clone synthesizes. */
-export const PLACEHOLDER_VENDORS: readonly VendorConfig[] = parseVendors(
-  [{ id: "demo-vendor" }],
-  "placeholder",
-);
+export const PLACEHOLDER_VENDORS: readonly VendorInput[] = [{ id: "demo-vendor" }];
 
 /** The context keys this stack reads, after parsing. */
 export interface RelayContext {
@@ -22,7 +19,8 @@ export interface RelayContext {
   readonly opscomBaseUrl?: string;
   /** Name or complete ARN of an existing token secret; absent: the stack creates one. */
   readonly tokenSecretId?: string;
-  readonly vendors: readonly VendorConfig[];
+  /** As given (validated): the functions receive them as given and apply the same defaults. */
+  readonly vendors: readonly VendorInput[];
   readonly vendorSecretPrefix?: string;
   readonly alarmEmail?: string;
   readonly waf?: boolean;
@@ -144,16 +142,22 @@ export function readRelayContext(node: Node): RelayContext {
     clientCode = PLACEHOLDER_CLIENT_CODE;
   }
   const rawVendors = get("vendors");
-  let vendors: readonly VendorConfig[];
+  let vendors: readonly VendorInput[];
   if (rawVendors === undefined) {
     placeholders.push("vendors");
     vendors = PLACEHOLDER_VENDORS;
   } else {
     const source = 'Context "vendors"';
     try {
-      vendors = parseVendors(rawVendors, source);
+      const list = typeof rawVendors === "string" ? JSON.parse(rawVendors) : rawVendors;
+      parseVendors(list, source);
+      // parseVendors accepted it, so it is a list of vendor objects.
+      vendors = list as VendorInput[];
     } catch (error) {
-      const message = (error as Error).message;
+      const message =
+        error instanceof SyntaxError
+          ? `${source} must be a JSON array of vendors; it is not valid JSON`
+          : (error as Error).message;
       throw new Error(message.startsWith(source) ? message : `${source}: ${message}`);
     }
   }

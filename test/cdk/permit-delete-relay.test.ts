@@ -840,6 +840,17 @@ describe("props validation", () => {
     ],
   ];
 
+  it("rejects a vendor list that would overflow Lambda's 4 KB environment", () => {
+    const vendors = Array.from({ length: 60 }, (_, i) => ({
+      id: `vendor-${i}`,
+      allowedSourceCidrs: ["203.0.113.0/24"],
+    }));
+    const stack = new Stack(testApp(), "Invalid");
+    expect(() => new PermitDeleteRelay(stack, "Relay", relayProps({ vendors }))).toThrow(
+      /^PermitDeleteRelay: the functions' environment would take up to \d+ bytes, over Lambda's 4096-byte limit; VENDORS alone is 3531 bytes\. Leave defaults out of the vendor entries, or split the vendors over two relays\.$/,
+    );
+  });
+
   it.each(cases)("rejects %s with an exact message", (_name, overrides, message) => {
     const stack = new Stack(testApp(), "Invalid");
     expect(() => new PermitDeleteRelay(stack, "Relay", relayProps(overrides))).toThrow(new Error(message));
