@@ -45,8 +45,11 @@ export function loadConfig(env: Env): RelayConfig {
   try {
     vendors = parseVendors(required(env, "VENDORS"), "VENDORS");
   } catch (error) {
-    if (error instanceof VendorConfigError)
-      throw new ConfigError(`VENDORS: ${error.message.replace(/^VENDORS:? ?/, "")}`);
+    if (error instanceof VendorConfigError) {
+      throw new ConfigError(
+        error.message.startsWith("VENDORS") ? error.message : `VENDORS: ${error.message}`,
+      );
+    }
     throw error;
   }
   const ledgerTableName = optional(env, "LEDGER_TABLE_NAME");
@@ -67,7 +70,7 @@ export function loadConfig(env: Env): RelayConfig {
     forwardTimeoutMs: integer(env, "FORWARD_TIMEOUT_MS", 5000, 100, 25_000),
     maxBodyBytes: integer(env, "MAX_BODY_BYTES", 65_536, 256, 6_000_000),
     ledgerTtlDays: integer(env, "LEDGER_TTL_DAYS", 30, 1, 3650),
-    retryMaxAttempts: integer(env, "RETRY_MAX_ATTEMPTS", 8, 1, 1000),
+    retryMaxAttempts: integer(env, "RETRY_MAX_ATTEMPTS", 7, 1, 1000),
     claimLeaseSeconds: integer(env, "CLAIM_LEASE_SECONDS", 60, 5, 3600),
   };
 }

@@ -27,6 +27,11 @@ export interface IngestDeps {
   readonly random?: () => number;
   /** Shared with the retry worker in one process (the local harness), so both see one token. */
   readonly tokens?: SecretCache<string>;
+  /**
+   * Start reading the secrets and open the ledger's connection while the environment
+   * initialises, so a cold start's first webhook does not wait for them in turn.
+   */
+  readonly prime?: boolean;
 }
 
 export type IngestHandler = (event: IngestEvent) => Promise<APIGatewayProxyResult>;
@@ -34,6 +39,8 @@ export type IngestHandler = (event: IngestEvent) => Promise<APIGatewayProxyResul
 /** A vendor whose signatures all fail may have rotated its secret: refetch, but not more often than this. */
 const SIGNING_SECRET_REFRESH_MS = 60_000;
 const UNAVAILABLE_RETRY_AFTER_SECONDS = 30;
+/** Priming reads this many vendors' secrets at start-up; the rest are read on first use. */
+const PRIMED_VENDORS = 10;
 
 export function createIngestHandler(deps: IngestDeps): IngestHandler {
   const { config, clock, ledger, queue, telemetry } = deps;
@@ -52,6 +59,15 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
   const allowLists = new Map<string, (ip: string) => boolean>();
   for (const vendor of config.vendors.values()) {
     if (vendor.allowedSourceCidrs) allowLists.set(vendor.id, sourceMatcher(vendor.allowedSourceCidrs));
+  }
+  if (deps.prime) {
+    tokens.warm(config.opscomTokenSecretId);
+    for (const vendor of [...config.vendors.values()].slice(0, PRIMED_VENDORS)) {
+      signingSecrets.warm(config.vendorSecretPrefix + vendor.id);
+      if (vendor.opscom.tokenSecretId) tokens.warm(vendor.opscom.tokenSecretId);
+    }
+    // A read of a key that never exists: it pays the ledger client's first-call costs now.
+    ledger.get({ vendorId: "~prime", webhookId: "~prime" }).catch(() => undefined);
   }
 
   async function vendorSecrets(vendor: VendorConfig, refresh: boolean): Promise<PreparedSecrets | undefined> {
@@ -102,6 +118,9 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
       );
     }
 
+    // The token is needed only after the signature checks out, but reading it alongside the
+    // signing secret saves a cold start one Secrets Manager round trip.
+    tokens.warm(routeFor(vendor, config).tokenSecretId);
     let secrets: PreparedSecrets | undefined;
     try {
       secrets = await vendorSecrets(vendor, false);

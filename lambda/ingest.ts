@@ -4,4 +4,4 @@ import { loadConfig } from "./config";
 import { createIngestHandler } from "./ingest-core";
 import { productionDeps } from "./wiring";
 
-export const handler = createIngestHandler(productionDeps(loadConfig(process.env)));
+export const handler = createIngestHandler({ ...productionDeps(loadConfig(process.env)), prime: true });

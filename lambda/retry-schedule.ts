@@ -1,5 +1,5 @@
 // When to try again. Close to the Standard Webhooks schedule: seconds, then minutes, then
-// hours — about a day in all with the default 8 attempts — each delay with ±20% jitter so a
+// hours — 27.6 h in all with the default 7 queued attempts (RETRY_MAX_ATTEMPTS) — each delay with ±20% jitter so a
 // burst of failures does not come back as a burst. SQS caps a message's visibility at 12 h.
 
 /** Delay before attempt k+1 after queue attempt k failed (index 0: before the first queued attempt). */

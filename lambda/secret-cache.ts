@@ -25,6 +25,14 @@ export class SecretCache<T> {
     return this.fetch(secretId);
   }
 
+  /** Starts a fetch in the background when the cached value is missing or stale; never throws. */
+  warm(secretId: string): void {
+    const entry = this.entries.get(secretId);
+    if (entry && this.clock.now() - entry.fetchedAt < this.ttlMs) return;
+    if (this.inflight.has(secretId)) return;
+    this.fetch(secretId).catch(() => undefined);
+  }
+
   /**
    * Fetches again unless the cached value is younger than `minAgeMs`; answers `undefined`
    * when it did not fetch, so the caller knows nothing new was learnt.
@@ -86,7 +94,10 @@ export function parseSigningSecrets(raw: string, secretId: string): string[] {
   } catch {
     throw new SecretFormatError(`secret ${secretId} must be JSON {"signingSecrets": [...]}`);
   }
-  const list = (parsed as { signingSecrets?: unknown }).signingSecrets;
+  const list =
+    typeof parsed === "object" && parsed !== null
+      ? (parsed as { signingSecrets?: unknown }).signingSecrets
+      : undefined;
   if (
     !Array.isArray(list) ||
     list.length === 0 ||

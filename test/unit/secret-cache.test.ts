@@ -201,7 +201,7 @@ describe("parseSigningSecrets", () => {
   // BUG (lambda/secret-cache.ts, parseSigningSecrets): JSON.parse("null") succeeds and
   // `(parsed as ...).signingSecrets` then throws a TypeError ("Cannot read properties of null")
   // instead of a SecretFormatError naming the secret, so the operator sees only "TypeError".
-  it.fails("refuses JSON null with a SecretFormatError", () => {
+  it("refuses JSON null with a SecretFormatError", () => {
     expect(messageOf(() => parseSigningSecrets("null", "v/acme"))).toContain("v/acme");
   });
 });
