@@ -187,8 +187,9 @@ export interface PermitDeleteRelayProps {
    */
   readonly claimLease?: Duration;
   /**
-   * Age of the oldest parked delivery that raises the retry backlog alarm.
-   * @default Duration.minutes(30)
+   * Age of the oldest parked delivery that raises the retry backlog alarm. The retry
+   * schedule's first three retries (5 s, 5 min, 30 min) fit inside the default.
+   * @default Duration.hours(1)
    */
   readonly retryBacklogAgeThreshold?: Duration;
   /**
@@ -562,13 +563,13 @@ export class PermitDeleteRelay extends Construct {
       "UnknownRoute",
       apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN,
       "404",
-      '{"status":"unknown_route","message":"the only route is POST /webhooks/{vendorId}"}',
+      '{"status":"no_route","reason":"POST /webhooks/{vendorId}"}',
     );
     gatewayAnswer(
       "Other4xx",
       apigw.ResponseType.DEFAULT_4XX,
       undefined,
-      '{"status":"invalid","message":$context.error.messageString}',
+      '{"status":"refused","message":$context.error.messageString}',
     );
     gatewayAnswer("Other5xx", apigw.ResponseType.DEFAULT_5XX, undefined, '{"status":"error"}');
 
@@ -602,7 +603,7 @@ export class PermitDeleteRelay extends Construct {
                 customResponse: {
                   responseCode: 429,
                   customResponseBodyKey: "throttled",
-                  responseHeaders: [{ name: "Retry-After", value: "300" }],
+                  responseHeaders: [{ name: "Retry-After", value: "60" }],
                 },
               },
             },
@@ -938,7 +939,7 @@ function validateProps(props: PermitDeleteRelayProps): RelaySettings {
       `claimLease (${claimLease.toHumanString()}) must be longer than ingestTimeout (${ingestTimeout.toHumanString()})`,
     );
   }
-  const retryBacklogAgeThreshold = props.retryBacklogAgeThreshold ?? Duration.minutes(30);
+  const retryBacklogAgeThreshold = props.retryBacklogAgeThreshold ?? Duration.hours(1);
   seconds(retryBacklogAgeThreshold, "retryBacklogAgeThreshold", 60, 14 * 86_400, fail);
 
   return {

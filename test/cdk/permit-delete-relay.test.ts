@@ -473,8 +473,8 @@ describe("API", () => {
     ["ACCESS_DENIED", "403", '{"status":"forbidden"}'],
     ["THROTTLED", "429", '{"status":"throttled"}'],
     ["REQUEST_TOO_LARGE", "413", '{"status":"too_large"}'],
-    ["MISSING_AUTHENTICATION_TOKEN", "404", Match.stringLikeRegexp('"status":"unknown_route"')],
-    ["DEFAULT_4XX", Match.absent(), Match.stringLikeRegexp('"status":"invalid"')],
+    ["MISSING_AUTHENTICATION_TOKEN", "404", '{"status":"no_route","reason":"POST /webhooks/{vendorId}"}'],
+    ["DEFAULT_4XX", Match.absent(), '{"status":"refused","message":$context.error.messageString}'],
     ["DEFAULT_5XX", Match.absent(), '{"status":"error"}'],
   ])("answers %s itself in the JSON contract", (type, statusCode, body) => {
     full.template.hasResourceProperties("AWS::ApiGateway::GatewayResponse", {
@@ -534,9 +534,20 @@ describe("WAF", () => {
           Statement: {
             RateBasedStatement: { Limit: 2000, AggregateKeyType: "IP", EvaluationWindowSec: 300 },
           },
-          Action: { Block: { CustomResponse: Match.objectLike({ ResponseCode: 429 }) } },
+          Action: {
+            Block: {
+              CustomResponse: {
+                ResponseCode: 429,
+                CustomResponseBodyKey: "throttled",
+                ResponseHeaders: [{ Name: "Retry-After", Value: "60" }],
+              },
+            },
+          },
         }),
       ],
+      CustomResponseBodies: {
+        throttled: { ContentType: "APPLICATION_JSON", Content: '{"status":"throttled"}' },
+      },
     });
     const stageArn = new Capture();
     full.template.hasResourceProperties("AWS::WAFv2::WebACLAssociation", {
@@ -593,7 +604,7 @@ describe("alarms and dashboard", () => {
             Value: { "Fn::GetAtt": [Match.stringLikeRegexp("^RelayRetryQueue"), "QueueName"] },
           },
         ],
-        Threshold: 1800,
+        Threshold: 3600,
       },
     ],
     [
