@@ -213,7 +213,9 @@ export class PermitDeleteRelay extends Construct {
   public readonly api: apigw.RestApi;
   public readonly accessLogGroup: logs.LogGroup;
   public readonly ingestFunction: nodejs.NodejsFunction;
+  public readonly ingestLogGroup: logs.LogGroup;
   public readonly retryWorkerFunction: nodejs.NodejsFunction;
+  public readonly retryWorkerLogGroup: logs.LogGroup;
   public readonly retryQueue: sqs.Queue;
   public readonly deadLetterQueue: sqs.Queue;
   public readonly ledgerTable: dynamodb.Table;
@@ -340,6 +342,7 @@ export class PermitDeleteRelay extends Construct {
     }
 
     const ingestLogs = new logs.LogGroup(this, "IngestLogs", { retention: settings.logRetention });
+    this.ingestLogGroup = ingestLogs;
     this.ingestFunction = new nodejs.NodejsFunction(this, "Ingest", {
       description: "opscom-permit-relay: verifies vendor webhooks and forwards OPS-COM Permit Delete calls",
       entry: path.join(PROJECT_ROOT, "lambda", "ingest.ts"),
@@ -358,6 +361,7 @@ export class PermitDeleteRelay extends Construct {
     });
 
     const workerLogs = new logs.LogGroup(this, "RetryWorkerLogs", { retention: settings.logRetention });
+    this.retryWorkerLogGroup = workerLogs;
     this.retryWorkerFunction = new nodejs.NodejsFunction(this, "RetryWorker", {
       description: "opscom-permit-relay: retries parked OPS-COM Permit Delete calls from the retry queue",
       entry: path.join(PROJECT_ROOT, "lambda", "retry-worker.ts"),

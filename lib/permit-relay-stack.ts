@@ -82,15 +82,20 @@ export class PermitRelayStack extends Stack {
       `${this.relay.api.url}webhooks/{vendorId}`,
       "Where vendors post (replace {vendorId} with the vendor's id)",
     );
+    output("ApiUrl", this.relay.api.url, "Base URL of the stage (the vendor CLI's --url)");
     output("TokenSecretArn", this.relay.tokenSecret.secretArn, "Secret holding the OPS-COM API token");
     output("LedgerTableName", this.relay.ledgerTable.tableName, "DynamoDB ledger of every webhook");
     output("RetryQueueUrl", this.relay.retryQueue.queueUrl, "SQS queue of parked deliveries");
+    output("RetryQueueArn", this.relay.retryQueue.queueArn, "Destination of a dead-letter redrive");
     output(
       "DeadLetterQueueUrl",
       this.relay.deadLetterQueue.queueUrl,
       "Deliveries that used up their retries",
     );
     output("DeadLetterQueueArn", this.relay.deadLetterQueue.queueArn, "For aws sqs start-message-move-task");
+    output("IngestLogGroup", this.relay.ingestLogGroup.logGroupName, "Logs of the ingest function");
+    output("RetryWorkerLogGroup", this.relay.retryWorkerLogGroup.logGroupName, "Logs of the retry worker");
+    output("ApiAccessLogGroup", this.relay.accessLogGroup.logGroupName, "API Gateway access logs");
     output("AlarmTopicArn", this.relay.alarmTopic.topicArn, "SNS topic every alarm notifies");
     output(
       "DashboardUrl",

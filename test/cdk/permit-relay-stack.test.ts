@@ -54,11 +54,16 @@ describe("with no context", () => {
   it("outputs what an operator needs", () => {
     for (const name of [
       "WebhookUrl",
+      "ApiUrl",
       "TokenSecretArn",
       "LedgerTableName",
       "RetryQueueUrl",
+      "RetryQueueArn",
       "DeadLetterQueueUrl",
       "DeadLetterQueueArn",
+      "IngestLogGroup",
+      "RetryWorkerLogGroup",
+      "ApiAccessLogGroup",
       "AlarmTopicArn",
       "DashboardUrl",
     ]) {
