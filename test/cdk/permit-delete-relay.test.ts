@@ -371,6 +371,29 @@ describe("ledger table", () => {
   });
 });
 
+describe("tear-down", () => {
+  it("retains the ledger, the created token secret and the log groups; deletes the queues", () => {
+    const policies = Object.values(
+      full.template.toJSON().Resources as Record<string, { Type: string; DeletionPolicy?: string }>,
+    )
+      .map((r) => `${r.Type} ${r.DeletionPolicy ?? "Delete"}`)
+      .filter((line) => /DynamoDB::Table|SecretsManager|Logs::LogGroup|SQS::Queue |KMS::Key/.test(line))
+      .sort();
+    expect(policies).toEqual(
+      [
+        "AWS::DynamoDB::Table Retain",
+        "AWS::KMS::Key Delete",
+        "AWS::Logs::LogGroup Retain",
+        "AWS::Logs::LogGroup Retain",
+        "AWS::Logs::LogGroup Retain",
+        "AWS::SQS::Queue Delete",
+        "AWS::SQS::Queue Delete",
+        "AWS::SecretsManager::Secret Retain",
+      ].sort(),
+    );
+  });
+});
+
 describe("token secret", () => {
   it("is created empty, with a description that says how to fill it, and retained", () => {
     full.template.hasResource("AWS::SecretsManager::Secret", {

@@ -1,6 +1,8 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { Annotations, Match } from "aws-cdk-lib/assertions";
 import { describe, expect, it } from "vitest";
-import { PermitRelayStack } from "../../lib/permit-relay-stack";
+import { PermitRelayStack, readRelayContext } from "../../lib/permit-relay-stack";
 import { buildStack, flat, testApp } from "./support";
 
 const TOKEN_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:ops/opscom-token-AbC123";
@@ -155,6 +157,26 @@ describe("with every context key given", () => {
     template.hasResourceProperties("AWS::SQS::Queue", {
       RedrivePolicy: Match.objectLike({ maxReceiveCount: 5 }),
     });
+  });
+});
+
+describe("the runbook (docs/deploy.md)", () => {
+  const runbook = readFileSync(join(__dirname, "..", "..", "docs", "deploy.md"), "utf8");
+
+  it("documents every context key the stack reads", () => {
+    const keys = Object.keys(readRelayContext(testApp().node)).filter((k) => k !== "placeholders");
+    for (const key of keys) {
+      expect(runbook).toContain(`| \`${key}\` |`);
+    }
+  });
+
+  it("has a section for every alarm, as each alarm's description promises", () => {
+    const alarms = bare.template.findResources("AWS::CloudWatch::Alarm");
+    expect(Object.keys(alarms)).toHaveLength(6);
+    for (const alarm of Object.values(alarms)) {
+      const [, id] = /"Answer an alarm", (\w+)\.$/.exec(alarm.Properties.AlarmDescription) ?? [];
+      expect(runbook).toContain(`### ${id}\n`);
+    }
   });
 });
 
