@@ -225,7 +225,7 @@ export class PermitDeleteRelay extends Construct {
   public readonly alarmTopic: sns.Topic;
   public readonly alarms: RelayAlarms;
   public readonly dashboard: cloudwatch.Dashboard;
-  /** The vendors after validation and defaults: what the functions receive in `VENDORS`. */
+  /** The vendors after validation, defaults filled in (the functions fill in the same from `VENDORS`). */
   public readonly vendors: readonly VendorConfig[];
 
   constructor(scope: Construct, id: string, props: PermitDeleteRelayProps) {
