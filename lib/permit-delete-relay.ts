@@ -343,6 +343,7 @@ export class PermitDeleteRelay extends Construct {
 
     const ingestLogs = new logs.LogGroup(this, "IngestLogs", { retention: settings.logRetention });
     this.ingestLogGroup = ingestLogs;
+    const ingestRole = functionRole(this, "IngestRole", ingestLogs);
     this.ingestFunction = new nodejs.NodejsFunction(this, "Ingest", {
       description: "opscom-permit-relay: verifies vendor webhooks and forwards OPS-COM Permit Delete calls",
       entry: path.join(PROJECT_ROOT, "lambda", "ingest.ts"),
@@ -355,13 +356,14 @@ export class PermitDeleteRelay extends Construct {
       timeout: settings.ingestTimeout,
       tracing: lambda.Tracing.ACTIVE,
       logGroup: ingestLogs,
-      role: functionRole(this, "IngestRole", ingestLogs),
+      role: ingestRole,
       environment,
       bundling: LAMBDA_BUNDLING,
     });
 
     const workerLogs = new logs.LogGroup(this, "RetryWorkerLogs", { retention: settings.logRetention });
     this.retryWorkerLogGroup = workerLogs;
+    const workerRole = functionRole(this, "RetryWorkerRole", workerLogs);
     this.retryWorkerFunction = new nodejs.NodejsFunction(this, "RetryWorker", {
       description: "opscom-permit-relay: retries parked OPS-COM Permit Delete calls from the retry queue",
       entry: path.join(PROJECT_ROOT, "lambda", "retry-worker.ts"),
@@ -374,7 +376,7 @@ export class PermitDeleteRelay extends Construct {
       timeout: settings.retryWorkerTimeout,
       tracing: lambda.Tracing.ACTIVE,
       logGroup: workerLogs,
-      role: functionRole(this, "RetryWorkerRole", workerLogs),
+      role: workerRole,
       environment,
       bundling: LAMBDA_BUNDLING,
     });
@@ -387,8 +389,6 @@ export class PermitDeleteRelay extends Construct {
     });
 
     // ---- Least-privilege grants ------------------------------------------------------
-    const ingestRole = this.ingestFunction.role as iam.Role;
-    const workerRole = this.retryWorkerFunction.role as iam.Role;
     ingestRole.addToPolicy(
       new iam.PolicyStatement({
         sid: "ReadOpscomTokenAndVendorSigningSecrets",
