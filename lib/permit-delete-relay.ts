@@ -111,7 +111,8 @@ export interface PermitDeleteRelayProps {
   /**
    * Deliveries a parked webhook gets before it moves to the dead-letter queue: both the
    * retry queue's `maxReceiveCount` and the worker's `RETRY_MAX_ATTEMPTS`.
-   * @default 8
+   * The default matches the retry schedule (lambda/retry-schedule.ts): 7 attempts over about 27.6 h.
+   * @default 7
    */
   readonly retryMaxAttempts?: number;
   /**
@@ -893,7 +894,7 @@ function validateProps(props: PermitDeleteRelayProps): RelaySettings {
       `vendorSecretPrefix must be 1-256 of the characters allowed in secret names ([A-Za-z0-9/_+=.@-]); got ${JSON.stringify(vendorSecretPrefix)}`,
     );
   }
-  const retryMaxAttempts = props.retryMaxAttempts ?? 8;
+  const retryMaxAttempts = props.retryMaxAttempts ?? 7;
   wholeNumber(retryMaxAttempts, "retryMaxAttempts", 1, 1000, fail);
   const throttlingRateLimit = props.throttlingRateLimit ?? 50;
   if (!Number.isFinite(throttlingRateLimit) || throttlingRateLimit <= 0) {

@@ -106,7 +106,7 @@ describe("functions", () => {
       FORWARD_TIMEOUT_MS: "5000",
       MAX_BODY_BYTES: "65536",
       LEDGER_TTL_DAYS: "30",
-      RETRY_MAX_ATTEMPTS: "8",
+      RETRY_MAX_ATTEMPTS: "7",
       CLAIM_LEASE_SECONDS: "60",
       POWERTOOLS_SERVICE_NAME: "opscom-permit-relay",
       POWERTOOLS_METRICS_NAMESPACE: "OpscomPermitRelay",
@@ -140,13 +140,13 @@ describe("functions", () => {
       ]),
     );
     const config = loadConfig(env);
-    expect(config.retryMaxAttempts).toBe(8);
+    expect(config.retryMaxAttempts).toBe(7);
     expect([...config.vendors.keys()]).toEqual(["acme", "parkco"]);
   });
 
   it("sets RETRY_MAX_ATTEMPTS and the dead-letter maxReceiveCount from the same prop", () => {
     for (const { template, expected } of [
-      { template: full.template, expected: 8 },
+      { template: full.template, expected: 7 },
       { template: lean.template, expected: 3 },
     ]) {
       expect(worker(template).Environment.Variables.RETRY_MAX_ATTEMPTS).toBe(String(expected));
@@ -292,7 +292,7 @@ describe("retry queue and dead-letter queue", () => {
   it("the retry queue redrives to the dead-letter queue after RETRY_MAX_ATTEMPTS receives", () => {
     const dlq = new Capture();
     full.template.hasResourceProperties("AWS::SQS::Queue", {
-      RedrivePolicy: { deadLetterTargetArn: { "Fn::GetAtt": [dlq, "Arn"] }, maxReceiveCount: 8 },
+      RedrivePolicy: { deadLetterTargetArn: { "Fn::GetAtt": [dlq, "Arn"] }, maxReceiveCount: 7 },
     });
     expect(dlq.asString()).toMatch(/^RelayDeadLetterQueue/);
   });
