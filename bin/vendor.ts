@@ -148,6 +148,11 @@ function verify(values: Values): number {
   const scheme = schemeFrom(values);
   const secrets = secretsFrom(values);
   const tolerance = Number(values.tolerance ?? 300);
+  if (!Number.isInteger(tolerance) || tolerance < 0)
+    throw new UsageError("--tolerance must be whole seconds");
+  if (values.timestamp !== undefined && !/^\d+$/.test(values.timestamp)) {
+    throw new UsageError("--timestamp must be Unix seconds");
+  }
   const nowSeconds =
     values.timestamp === undefined ? Math.floor(Date.now() / 1000) : Number(values.timestamp);
   const result = verifySignature({

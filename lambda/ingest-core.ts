@@ -39,6 +39,8 @@ export type IngestHandler = (event: IngestEvent) => Promise<APIGatewayProxyResul
 /** A vendor whose signatures all fail may have rotated its secret: refetch, but not more often than this. */
 const SIGNING_SECRET_REFRESH_MS = 60_000;
 const UNAVAILABLE_RETRY_AFTER_SECONDS = 30;
+/** Standard Webhooks ids look like `msg_2KWPBgLlAfxdpx2AI54pPJ85f4W`; anything printable up to 256 is taken. */
+const WEBHOOK_ID_PATTERN = /^[\x21-\x7e]{1,256}$/;
 /** Priming reads this many vendors' secrets at start-up; the rest are read on first use. */
 const PRIMED_VENDORS = 10;
 
@@ -148,6 +150,20 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
     if (!verified.ok)
       return refused(401, { status: "unauthorized" }, vendor.id, `signature ${verified.reason}`);
     const webhookId = verified.webhookId;
+    if (!WEBHOOK_ID_PATTERN.test(webhookId)) {
+      // Checked after the signature, so only a genuine sender learns the rule. The ledger key
+      // must stay well inside DynamoDB's 2 KB limit, or the vendor would get 503s forever.
+      return refused(
+        400,
+        {
+          status: "invalid",
+          field: "webhook-id",
+          reason: "the webhook id must be 1-256 printable ASCII characters",
+        },
+        vendor.id,
+        "invalid webhook-id",
+      );
+    }
 
     const parsed = parseEvent(request.rawBody, vendor.event);
     if (parsed.kind === "invalid") {

@@ -230,6 +230,8 @@ function parseCidrs(value: unknown, fail: Fail): string[] {
 export function parseCidr(
   cidr: string,
 ): { address: string; prefix: number; family: "ipv4" | "ipv6" } | undefined {
+  // A zone index (`fe80::1%eth0`) means nothing to AWS's aws:SourceIp, so it is refused.
+  if (cidr.includes("%")) return undefined;
   const [address, bits, extra] = cidr.split("/");
   const version = isIP(address ?? "");
   if (extra !== undefined || version === 0) return undefined;

@@ -196,7 +196,7 @@ describe("invalid vendor configurations fail at synth and at start-up, naming ve
   // passes validation, so synth succeeds and the bad block reaches the REST API's resource policy
   // (aws:SourceIp takes no zone index) and the runtime allow-list. Expected: refused like any
   // other malformed block, naming vendor "acme" and field "allowedSourceCidrs[0]".
-  it.fails("refuses an IPv6 block with a zone index", () => {
+  it("refuses an IPv6 block with a zone index", () => {
     const vendors = [{ id: "acme", allowedSourceCidrs: ["fe80::1%eth0/64"] }];
     expect(() => parseVendors(vendors, "VENDORS")).toThrow(/vendor "acme": field "allowedSourceCidrs\[0\]"/);
   });
