@@ -215,7 +215,7 @@ describe("the vendor contract", () => {
   });
 
   it("answers 403 forbidden outside the vendor's allow-list, before any secret is read", async () => {
-    const before = world.aws.getSecretValueCalls(VENDOR_PREFIX + "fenced");
+    const before = world.aws.getSecretValueCalls(`${VENDOR_PREFIX}fenced`);
     const w = signed("a", { vendor: "fenced" });
     const answer = await post({
       vendorId: "fenced",
@@ -225,7 +225,7 @@ describe("the vendor contract", () => {
     });
     expect(answer.status).toBe(403);
     expect(answer.body).toEqual({ status: "forbidden" });
-    expect(world.aws.getSecretValueCalls(VENDOR_PREFIX + "fenced")).toBe(before);
+    expect(world.aws.getSecretValueCalls(`${VENDOR_PREFIX}fenced`)).toBe(before);
   });
 
   it.each(["203.0.113.9", "2001:db8::5", "::ffff:203.0.113.10"])(
@@ -414,20 +414,20 @@ describe("event shapes", () => {
 describe("secrets", () => {
   it("reads each secret once for 100 deliveries", async () => {
     const tokenCalls = world.aws.getSecretValueCalls("opscom-permit-relay/opscom-token");
-    const vendorCalls = world.aws.getSecretValueCalls(VENDOR_PREFIX + "acme");
+    const vendorCalls = world.aws.getSecretValueCalls(`${VENDOR_PREFIX}acme`);
     const refs = Array.from({ length: 100 }, () => world.sandbox.createPermit());
     const answers = [];
     for (const ref of refs) answers.push(await send(ref));
     expect(answers.every((a) => a.body.status === "deleted")).toBe(true);
     expect(world.aws.getSecretValueCalls("opscom-permit-relay/opscom-token") - tokenCalls).toBe(1);
-    expect(world.aws.getSecretValueCalls(VENDOR_PREFIX + "acme") - vendorCalls).toBe(1);
+    expect(world.aws.getSecretValueCalls(`${VENDOR_PREFIX}acme`) - vendorCalls).toBe(1);
   });
 
   it("shares one fetch between concurrent cache misses", async () => {
-    const before = world.aws.getSecretValueCalls(VENDOR_PREFIX + "acme");
+    const before = world.aws.getSecretValueCalls(`${VENDOR_PREFIX}acme`);
     const answers = await Promise.all(Array.from({ length: 20 }, () => send(world.sandbox.createPermit())));
     expect(answers.every((a) => a.status === 200)).toBe(true);
-    expect(world.aws.getSecretValueCalls(VENDOR_PREFIX + "acme") - before).toBe(1);
+    expect(world.aws.getSecretValueCalls(`${VENDOR_PREFIX}acme`) - before).toBe(1);
   });
 
   it("heals a rotated OPS-COM token: 9002, one refetch, success", async () => {
@@ -447,11 +447,11 @@ describe("secrets", () => {
     await send(world.sandbox.createPermit());
     const rotated = "whsec_cm90YXRlZC1zZWNyZXQtZm9yLXRoZS10ZXN0cw==";
     world.aws.putSecret(
-      VENDOR_PREFIX + "acme",
+      `${VENDOR_PREFIX}acme`,
       JSON.stringify({ signingSecrets: [rotated, world.vendorSecrets.acme] }),
     );
     relay.clock.advance(61_000);
-    const before = world.aws.getSecretValueCalls(VENDOR_PREFIX + "acme");
+    const before = world.aws.getSecretValueCalls(`${VENDOR_PREFIX}acme`);
     const ref = world.sandbox.createPermit();
     const w = signWebhook({ body: canonicalEvent(ref), secret: rotated });
     expect((await post({ headers: w.headers, body: w.body })).body.status).toBe("deleted");
@@ -463,15 +463,15 @@ describe("secrets", () => {
       });
       expect((await post({ headers: bad.headers, body: bad.body })).status).toBe(401);
     }
-    expect(world.aws.getSecretValueCalls(VENDOR_PREFIX + "acme") - before).toBe(1);
+    expect(world.aws.getSecretValueCalls(`${VENDOR_PREFIX}acme`) - before).toBe(1);
     world.aws.putSecret(
-      VENDOR_PREFIX + "acme",
+      `${VENDOR_PREFIX}acme`,
       JSON.stringify({ signingSecrets: [world.vendorSecrets.acme] }),
     );
   });
 
   it("answers 503 when the vendor's signing secret cannot be read", async () => {
-    world.aws.deleteSecret(VENDOR_PREFIX + "fenced");
+    world.aws.deleteSecret(`${VENDOR_PREFIX}fenced`);
     const w = signed("abc", { vendor: "fenced" });
     const answer = await post({
       vendorId: "fenced",
@@ -482,7 +482,7 @@ describe("secrets", () => {
     expect(answer.status).toBe(503);
     expect(answer.body.status).toBe("unavailable");
     world.aws.putSecret(
-      VENDOR_PREFIX + "fenced",
+      `${VENDOR_PREFIX}fenced`,
       JSON.stringify({ signingSecrets: [world.vendorSecrets.fenced] }),
     );
   });
