@@ -156,6 +156,7 @@ describe("the deployed entry points on local AWS stand-ins", () => {
     // One shifted Date.now moves the worker's clock and the in-process SQS endpoint's together.
     const clock = vi.spyOn(Date, "now");
     let shift = 0;
+    // biome-ignore lint/complexity/useDateNow: Date.now is the function being replaced here
     const realNow = () => new Date().getTime();
     clock.mockImplementation(() => realNow() + shift);
     for (let i = 0; i < 5; i++) {
