@@ -1,15 +1,21 @@
 // The app as `npx cdk synth` builds it from a fresh clone: no context, real esbuild bundling,
 // CloudFormation's built-in template validation and cdk-nag, and the artifacts it writes.
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import { builtinModules } from "node:module";
 import * as os from "node:os";
 import * as path from "node:path";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { Validations } from "aws-cdk-lib";
 import type { CloudAssembly } from "aws-cdk-lib/cx-api";
 import { AwsSolutionsChecks } from "cdk-nag";
 import { beforeAll, describe, expect, it } from "vitest";
 import { PermitRelayStack } from "../../lib/permit-relay-stack";
+import { startAwsEndpoint } from "../../local/aws-endpoint";
+import { startOpscomSandbox } from "../../local/opscom-sandbox";
+import { canonicalEvent, generateSigningSecret, signWebhook } from "../../local/vendor-kit";
+import { createLedgerTable, startDynalite, useLocalAws } from "../support/dynalite";
+import { restEvent } from "../support/events";
 import { testApp } from "./support";
 
 /** The budget for the ingest bundle (index.js), in bytes. */
@@ -108,4 +114,83 @@ describe("cdk synth with no context", () => {
     fs.rmSync(dir, { recursive: true, force: true });
     expect(out).toBe("function");
   });
+
+  it("the deployable ingest bundle, run by plain node, deletes a permit on the local sandbox", async () => {
+    const dynamo = await startDynalite();
+    const aws = await startAwsEndpoint();
+    const token = "BUNDLE-TOKEN-0123456789";
+    const sandbox = await startOpscomSandbox({ clients: { "OC-TOMA": { tokens: [token] } } });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ingest-run-"));
+    try {
+      useLocalAws({ dynamodb: dynamo.endpoint });
+      const client = new DynamoDBClient({});
+      await createLedgerTable(client, "bundle-ledger");
+      client.destroy();
+      const secret = generateSigningSecret();
+      aws.putSecret("opscom-token", token);
+      aws.putSecret("opscom-permit-relay/vendors/demo-vendor", JSON.stringify({ signingSecrets: [secret] }));
+      const queueUrl = aws.createQueue("bundle-retry");
+      const ref = sandbox.createPermit();
+      const webhook = signWebhook({ body: canonicalEvent(ref), secret });
+      const event = restEvent({
+        vendorId: "demo-vendor",
+        headers: webhook.headers,
+        body: webhook.body,
+        base64: true,
+      });
+      for (const file of ["index.js", "index.js.map"]) {
+        fs.copyFileSync(path.join(assetDir(/verifies vendor webhooks/), file), path.join(dir, file));
+      }
+      const script = `require("./index.js").handler(JSON.parse(process.env.EVENT)).then((r) => {
+        process.stdout.write("RESULT " + JSON.stringify(r) + "\\n"); process.exit(0); });`;
+      // The servers live in this process, so the child must run asynchronously.
+      const stdout = await new Promise<string>((resolve, reject) =>
+        execFile(
+          process.execPath,
+          ["-e", script],
+          {
+            cwd: dir,
+            env: {
+              PATH: process.env.PATH ?? "",
+              AWS_REGION: "us-east-1",
+              AWS_ACCESS_KEY_ID: "test",
+              AWS_SECRET_ACCESS_KEY: "test",
+              AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+              AWS_ENDPOINT_URL_SQS: aws.url,
+              AWS_ENDPOINT_URL_SECRETS_MANAGER: aws.url,
+              AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+              OPSCOM_BASE_URL: sandbox.url,
+              OPSCOM_CLIENT_CODE: "OC-TOMA",
+              OPSCOM_TOKEN_SECRET_ID: "opscom-token",
+              VENDORS: '[{"id":"demo-vendor"}]',
+              LEDGER_TABLE_NAME: "bundle-ledger",
+              RETRY_QUEUE_URL: queueUrl,
+              NODE_OPTIONS: "--enable-source-maps",
+              EVENT: JSON.stringify(event),
+            },
+            encoding: "utf8",
+            timeout: 30_000,
+          },
+          (error, out) => (error ? reject(error) : resolve(out)),
+        ),
+      );
+      const line = stdout.split("\n").find((l) => l.startsWith("RESULT ")) ?? "";
+      const result = JSON.parse(line.slice("RESULT ".length));
+      expect(result.statusCode).toBe(200);
+      expect(JSON.parse(result.body)).toEqual({
+        status: "deleted",
+        webhookId: webhook.webhookId,
+        referenceID: ref,
+      });
+      expect(sandbox.stats().deletesByReference[ref]).toBe(1);
+      // The structured delivery line came out of the bundle too, without the token.
+      expect(stdout).toContain('"message":"webhook handled"');
+      expect(stdout).not.toContain(token);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+      await sandbox.close();
+      await aws.close();
+      await dynamo.close();
+    }
+  }, 60_000);
 });
