@@ -1,0 +1,443 @@
+// Load and soak: a steady stream of distinct, correctly signed webhooks (autocannon) against
+// the local relay running in a child process (bench/relay-child.ts), with the OPS-COM sandbox
+// failing a share of deletes in transient ways (5xx, 429, resets, hangs, HTML 502 pages).
+// Every request deletes its own sandbox permit, so at the end each permit must have been
+// deleted exactly once, and the relay's ledger must hold one record per webhook sent.
+//
+// What it reports: latency percentiles, answers by status, the relay's memory at start, after
+// warm-up and at the end (heap measured after a forced GC, so the figures are comparable), the
+// ledger's account of every webhook, and — after the retry worker drains the queue with faults
+// off — how often each permit was deleted at OPS-COM. It also searches the relay's log output
+// (when `--log-file` is given) and every answer for the token, the signing secret, any
+// signature sent and the canary credentials each request carries in Authorization/X-Api-Key.
+//
+//   npm run load                              200 webhooks/s for 60 s, 20% OPS-COM faults
+//   npm run load -- --rate 300 --seconds 120  any rate and length
+//   npm run load -- --short                   100/s for 5 s (CI)
+//   npm run load -- --log-file /tmp/relay.log keep the relay's logs (and search them)
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { DEFAULT_FAULT_MODES } from "../local/opscom-sandbox";
+import { canonicalEvent, generateSigningSecret, newWebhookId, signWebhook } from "../local/vendor-kit";
+import { findNeedles } from "./fuzz";
+import { type ChildStats, startRelayChild } from "./relay-child";
+
+export interface LoadOptions {
+  /** Webhooks per second, all connections together. */
+  readonly rate: number;
+  readonly seconds: number;
+  readonly connections: number;
+  /** autocannon instances started 1/lanes s apart, so the per-second bursts interleave. */
+  readonly lanes: number;
+  /** Share of OPS-COM deletes the sandbox fails (transient kinds only). */
+  readonly failureRate: number;
+  /** Memory after this many seconds is the baseline for growth. */
+  readonly warmupSeconds: number;
+  /** The relay's FORWARD_TIMEOUT_MS: how long a hung OPS-COM call holds a request. */
+  readonly forwardTimeoutMs: number;
+  /** Heap growth per webhook after warm-up (post-GC) above which the run is flagged. */
+  readonly maxGrowthPerWebhookBytes: number;
+  /** The child's stdout and stderr; anything but /dev/null is searched for secrets afterwards. */
+  readonly logFile: string;
+  readonly seed: number;
+}
+
+export const FULL_LOAD: LoadOptions = {
+  rate: 200,
+  seconds: 60,
+  // One request per connection per second: a hung OPS-COM call then delays only its own connection.
+  connections: 200,
+  lanes: 10,
+  failureRate: 0.2,
+  warmupSeconds: 10,
+  forwardTimeoutMs: 1000,
+  maxGrowthPerWebhookBytes: 4096,
+  logFile: "/dev/null",
+  seed: 1,
+};
+
+export const SHORT_LOAD: LoadOptions = {
+  ...FULL_LOAD,
+  rate: 100,
+  seconds: 5,
+  connections: 100,
+  lanes: 5,
+  warmupSeconds: 1,
+};
+
+const VENDOR = "load-vendor";
+const CLIENT_CODE = "OC-TOMA";
+
+interface MemoryPoint {
+  readonly rss: number;
+  readonly heapUsed: number;
+  readonly ledgerRecords: number;
+}
+
+export interface LoadReport {
+  readonly options: LoadOptions;
+  readonly sent: number;
+  readonly seconds: number;
+  readonly achievedRate: number;
+  /** Requests written in each whole second of the run. */
+  readonly sendsPerSecond: number[];
+  readonly latencyMs: { p50: number; p90: number; p99: number; max: number; mean: number };
+  readonly answers: Record<string, number>;
+  readonly transportErrors: number;
+  readonly timeouts: number;
+  readonly memory: {
+    readonly start: MemoryPoint;
+    readonly warm: MemoryPoint;
+    readonly end: MemoryPoint;
+    readonly drained: MemoryPoint;
+    readonly rssSamplesMiB: number[];
+    readonly growthPerWebhookBytes: number;
+    readonly flagged: boolean;
+  };
+  readonly ledgerAfterLoad: ChildStats["ledger"];
+  readonly ledgerAccountsForEverySend: boolean;
+  readonly drain: { rounds: number; virtualSeconds: number; open: number };
+  readonly ledgerAfterDrain: ChildStats["ledger"];
+  readonly queueAfterDrain: ChildStats["queue"];
+  readonly opscom: {
+    readonly deleteRequests: number;
+    readonly faultsInjected: Record<string, number>;
+    readonly permits: { once: number; moreThanOnce: number; never: number };
+  };
+  readonly leaks: { logBytes: number; hits: string[]; answerHits: number };
+  readonly ok: boolean;
+}
+
+interface AutocannonResult {
+  errors: number;
+  timeouts: number;
+}
+type Context = Record<string, unknown>;
+interface AutocannonRequest {
+  method: string;
+  path: string;
+  setupRequest: (request: Record<string, unknown>, context: Context) => Record<string, unknown>;
+  onResponse: (status: number, body: string, context: Context) => void;
+}
+// autocannon ships no types; this is the surface used here.
+const autocannon = require("autocannon") as (options: {
+  url: string;
+  connections: number;
+  overallRate: number;
+  amount: number;
+  duration: number;
+  timeout: number;
+  requests: AutocannonRequest[];
+}) => Promise<AutocannonResult>;
+
+const mib = (bytes: number) => Math.round((bytes / 1048576) * 10) / 10;
+const point = (s: ChildStats): MemoryPoint => ({
+  rss: s.memory.rss,
+  heapUsed: s.memory.heapUsed,
+  ledgerRecords: s.ledger.total,
+});
+
+export async function runLoad(options: LoadOptions): Promise<LoadReport> {
+  const token = `LOADTOKEN-${randomBytes(16).toString("hex")}`;
+  const secret = generateSigningSecret();
+  const child = await startRelayChild(
+    {
+      token,
+      vendors: [{ id: VENDOR }],
+      vendorSecrets: { [VENDOR]: secret },
+      clientCodes: [CLIENT_CODE],
+      env: { FORWARD_TIMEOUT_MS: String(options.forwardTimeoutMs) },
+      sandboxSeed: options.seed,
+      workerIntervalMs: 250,
+    },
+    options.logFile,
+  );
+  try {
+    return await drive(options, child, token, secret);
+  } finally {
+    await child.close();
+  }
+}
+
+async function drive(
+  options: LoadOptions,
+  child: Awaited<ReturnType<typeof startRelayChild>>,
+  token: string,
+  secret: string,
+): Promise<LoadReport> {
+  const total = Math.round(options.rate * options.seconds);
+  // One sandbox permit per webhook, through the sandbox's admin API (at most 10,000 a call).
+  const refs: string[] = [];
+  while (refs.length < total) {
+    const res = await fetch(`${child.sandboxUrl}/__sandbox/permits`, {
+      method: "POST",
+      body: JSON.stringify({ count: Math.min(10_000, total - refs.length) }),
+    });
+    refs.push(...((await res.json()) as { referenceIds: string[] }).referenceIds);
+  }
+  const faults = await fetch(`${child.sandboxUrl}/__sandbox/faults`, {
+    method: "POST",
+    body: JSON.stringify({ failureRate: options.failureRate, modes: DEFAULT_FAULT_MODES }),
+  });
+  if (!faults.ok) throw new Error(`the sandbox refused the fault config: ${await faults.text()}`);
+
+  const start = await child.stats(true);
+  const signatures = new Set<string>();
+  const answers: Record<string, number> = {};
+  let answerHits = 0;
+  let next = 0;
+  const forbiddenInAnswer = new RegExp(
+    [token, secret, secret.slice(6), "CANARY", "whsec_", "v1,"]
+      .map((s) => s.replace(/[+/=]/g, "\\$&"))
+      .join("|"),
+  );
+
+  // Memory over the run, once a second; the warm-up point after a forced GC.
+  const rssSamples: number[] = [];
+  let warm: ChildStats | undefined;
+  const started = Date.now();
+  const sampler = setInterval(() => {
+    const warmNow = !warm && Date.now() - started >= options.warmupSeconds * 1000;
+    child.stats(warmNow).then(
+      (s) => {
+        rssSamples.push(mib(s.memory.rss));
+        if (warmNow) warm = s;
+      },
+      () => undefined,
+    );
+  }, 1000);
+
+  // autocannon paces each connection per whole second, so all connections of one instance fire
+  // together at every tick. Lanes of connections started a fraction of a second apart spread
+  // those bursts over the second, closer to how independent vendors' webhooks arrive.
+  const lanes = Math.max(1, Math.min(options.lanes, Math.floor(options.rate)));
+  const latencies: number[] = [];
+  const sendsPerSecond: number[] = [];
+  let results: AutocannonResult[];
+  try {
+    results = await Promise.all(
+      Array.from({ length: lanes }, async (_, lane) => {
+        const share = (n: number) => Math.floor(n / lanes) + (lane < n % lanes ? 1 : 0);
+        const amount = share(total);
+        const rate = share(Math.round(options.rate));
+        if (amount === 0 || rate === 0) return undefined;
+        await new Promise((resolve) => setTimeout(resolve, (lane * 1000) / lanes));
+        return autocannon({
+          url: child.relayUrl,
+          connections: Math.max(1, Math.min(share(options.connections), amount, rate)),
+          overallRate: rate,
+          amount,
+          duration: options.seconds * 3 + 30,
+          timeout: 30,
+          requests: [
+            {
+              method: "POST",
+              path: `/webhooks/${VENDOR}`,
+              // Called once per request, just before it is written: each is a new webhook for a
+              // permit of its own. The connection's context carries the send time.
+              setupRequest: (request, context) => {
+                const ref = refs[next++ % refs.length] as string;
+                const canary = `CANARY${randomBytes(12).toString("hex")}`;
+                const webhook = signWebhook({ body: canonicalEvent(ref), secret, webhookId: newWebhookId() });
+                signatures.add((webhook.headers["webhook-signature"] as string).slice(3));
+                context.sentAt = performance.now();
+                const second = Math.floor((Date.now() - started) / 1000);
+                sendsPerSecond[second] = (sendsPerSecond[second] ?? 0) + 1;
+                return {
+                  ...request,
+                  headers: { ...webhook.headers, Authorization: `Bearer ${canary}`, "X-Api-Key": canary },
+                  body: webhook.body,
+                };
+              },
+              onResponse: (status, body, context) => {
+                latencies.push(performance.now() - (context.sentAt as number));
+                let answer = "(no JSON)";
+                try {
+                  answer = String((JSON.parse(body) as { status?: unknown }).status);
+                } catch {}
+                answers[`${status} ${answer}`] = (answers[`${status} ${answer}`] ?? 0) + 1;
+                if (forbiddenInAnswer.test(body)) answerHits++;
+              },
+            },
+          ],
+        });
+      }),
+    ).then((all) => all.filter((r): r is AutocannonResult => r !== undefined));
+  } finally {
+    clearInterval(sampler);
+  }
+  const seconds = (Date.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  const percentile = (q: number) =>
+    Math.round((latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0) * 10) / 10;
+  const errors = results.reduce((sum, r) => sum + r.errors, 0);
+  const timeouts = results.reduce((sum, r) => sum + r.timeouts, 0);
+  const end = await child.stats(true);
+  const warmPoint = point(warm ?? start);
+  const ledgerAfterLoad = end.ledger;
+
+  // Faults off; the worker retries every parked delete (the child moves its clock to each due time).
+  await fetch(`${child.sandboxUrl}/__sandbox/faults`, { method: "DELETE" });
+  const drain = await child.drain();
+  const drained = await child.stats(true);
+  const deletes = await child.deletes();
+  const permits = { once: 0, moreThanOnce: 0, never: 0 };
+  for (const ref of refs.slice(0, next)) {
+    const n = deletes[ref] ?? 0;
+    if (n === 1) permits.once++;
+    else if (n > 1) permits.moreThanOnce++;
+    else permits.never++;
+  }
+
+  // The relay's own log output, searched for every secret and every per-request value.
+  let logBytes = 0;
+  let hits: string[] = [];
+  if (options.logFile !== "/dev/null") {
+    const logs = readFileSync(options.logFile, "utf8");
+    logBytes = logs.length;
+    // Canaries all start with CANARY, so the pattern below finds any of them.
+    hits = findNeedles(logs, [token, secret, secret.slice(6)]);
+    for (const match of logs.matchAll(/[A-Za-z0-9+/]{43}=/g))
+      if (signatures.has(match[0])) hits.push(match[0]);
+    const forbidden = /whsec_|apiToken|authorization|x-api-key|bearer |webhook-signature|CANARY/i.exec(logs);
+    if (forbidden) hits.push(forbidden[0]);
+  }
+
+  const afterWarm = Math.max(1, end.ledger.total - warmPoint.ledgerRecords);
+  const growthPerWebhookBytes = Math.round((end.memory.heapUsed - warmPoint.heapUsed) / afterWarm);
+  const flagged = growthPerWebhookBytes > options.maxGrowthPerWebhookBytes;
+  const answered = Object.values(answers).reduce((a, b) => a + b, 0);
+  const ledgerAccountsForEverySend =
+    ledgerAfterLoad.total === next && (ledgerAfterLoad.byState.in_progress ?? 0) === 0 && answered === next;
+  const settled =
+    drain.open === 0 &&
+    drained.queue.waiting === 0 &&
+    drained.queue.deadLetters === 0 &&
+    drained.ledger.total === next &&
+    (drained.ledger.byState.deleted ?? 0) + (drained.ledger.byState.not_found ?? 0) === next;
+  const no5xx = Object.keys(answers).every((key) => !key.startsWith("5"));
+  return {
+    options,
+    sent: next,
+    seconds: Math.round(seconds * 10) / 10,
+    achievedRate: Math.round((next / seconds) * 10) / 10,
+    sendsPerSecond: Array.from(sendsPerSecond, (n) => n ?? 0),
+    latencyMs: {
+      p50: percentile(0.5),
+      p90: percentile(0.9),
+      p99: percentile(0.99),
+      max: Math.round((latencies[latencies.length - 1] ?? 0) * 10) / 10,
+      mean: Math.round((latencies.reduce((a, b) => a + b, 0) / Math.max(1, latencies.length)) * 10) / 10,
+    },
+    answers,
+    transportErrors: errors,
+    timeouts,
+    memory: {
+      start: point(start),
+      warm: warmPoint,
+      end: point(end),
+      drained: point(drained),
+      rssSamplesMiB: rssSamples,
+      growthPerWebhookBytes,
+      flagged,
+    },
+    ledgerAfterLoad,
+    ledgerAccountsForEverySend,
+    drain,
+    ledgerAfterDrain: drained.ledger,
+    queueAfterDrain: drained.queue,
+    opscom: {
+      deleteRequests: drained.sandbox.deleteRequests,
+      faultsInjected: end.sandbox.faultsInjected,
+      permits,
+    },
+    leaks: { logBytes, hits, answerHits },
+    ok:
+      ledgerAccountsForEverySend &&
+      settled &&
+      no5xx &&
+      permits.once === next &&
+      errors === 0 &&
+      timeouts === 0 &&
+      hits.length === 0 &&
+      answerHits === 0 &&
+      !flagged,
+  };
+}
+
+export function formatLoadReport(r: LoadReport): string {
+  const o = r.options;
+  const rows = (values: Record<string, number>) =>
+    Object.entries(values)
+      .sort(([a], [b]) => a.localeCompare(b, "en", { numeric: true }))
+      .map(([k, v]) => `  ${k.padEnd(30)} ${String(v).padStart(7)}`)
+      .join("\n");
+  const mem = (label: string, p: MemoryPoint) =>
+    `  ${label.padEnd(22)} rss ${String(mib(p.rss)).padStart(6)} MiB   heap (after GC) ${String(mib(p.heapUsed)).padStart(6)} MiB   ledger records ${p.ledgerRecords}`;
+  return [
+    `load: ${o.rate} webhooks/s for ${o.seconds} s (${r.sent} distinct signed webhooks, one permit each), ` +
+      `${o.connections} connections in ${o.lanes} staggered autocannon lanes, ${Math.round(o.failureRate * 100)}% OPS-COM faults (transient kinds), FORWARD_TIMEOUT_MS ${o.forwardTimeoutMs}`,
+    `sent ${r.sent} in ${r.seconds} s (${r.achievedRate}/s overall); transport errors ${r.transportErrors}, timeouts ${r.timeouts}`,
+    `  requests written per second: ${r.sendsPerSecond.join(" ")}`,
+    `latency (ms, request written → answer read): p50 ${r.latencyMs.p50}, p90 ${r.latencyMs.p90}, p99 ${r.latencyMs.p99}, max ${r.latencyMs.max}, mean ${r.latencyMs.mean}`,
+    "answers",
+    rows(r.answers),
+    "relay memory (child process)",
+    mem("start", r.memory.start),
+    mem(`after ${o.warmupSeconds} s warm-up`, r.memory.warm),
+    mem("end of load", r.memory.end),
+    mem("after drain", r.memory.drained),
+    `  rss each second (MiB): ${r.memory.rssSamplesMiB.join(" ")}`,
+    `  heap growth after warm-up: ${r.memory.growthPerWebhookBytes} bytes per webhook (the local ledger is in memory by design; flag above ${o.maxGrowthPerWebhookBytes}): ${r.memory.flagged ? "FLAGGED" : "ok"}`,
+    `ledger after load: ${r.ledgerAfterLoad.total} records for ${r.sent} webhooks sent — ${JSON.stringify(r.ledgerAfterLoad.byState)}: ${r.ledgerAccountsForEverySend ? "every webhook accounted for" : "MISMATCH"}`,
+    `drain (faults off): ${r.drain.rounds} worker rounds, ${r.drain.virtualSeconds} s of virtual time; ledger ${JSON.stringify(r.ledgerAfterDrain.byState)}; queue ${r.queueAfterDrain.waiting} waiting, ${r.queueAfterDrain.deadLetters} dead-lettered`,
+    `OPS-COM: ${r.opscom.deleteRequests} delete requests; faults injected ${JSON.stringify(r.opscom.faultsInjected)}`,
+    `deletes per permit: exactly once ${r.opscom.permits.once}, more than once ${r.opscom.permits.moreThanOnce}, never ${r.opscom.permits.never}`,
+    o.logFile === "/dev/null"
+      ? `leak search: answers only (${r.leaks.answerHits} hits); pass --log-file to search the relay's logs too`
+      : `leak search: ${Math.round(r.leaks.logBytes / 1024)} KiB of relay logs and every answer: ${r.leaks.hits.length + r.leaks.answerHits} hits`,
+    r.ok
+      ? `RESULT: no 5xx, every webhook in the ledger, every permit deleted exactly once after the drain, no secret in ${o.logFile === "/dev/null" ? "any answer" : "the logs or any answer"}`
+      : "RESULT: FAILED — see above",
+  ].join("\n");
+}
+
+if (require.main === module) {
+  const args = process.argv.slice(2);
+  const base = args.includes("--short") ? SHORT_LOAD : FULL_LOAD;
+  const value = (name: string) => {
+    const at = args.indexOf(`--${name}`);
+    return at >= 0 ? args[at + 1] : undefined;
+  };
+  const number = (name: string, fallback: number) => {
+    const raw = value(name);
+    if (raw === undefined) return fallback;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n <= 0) {
+      process.stderr.write(`--${name} must be a positive number, got ${JSON.stringify(raw)}\n`);
+      process.exit(2);
+    }
+    return n;
+  };
+  const options: LoadOptions = {
+    ...base,
+    rate: number("rate", base.rate),
+    seconds: number("seconds", base.seconds),
+    connections: number("connections", base.connections),
+    lanes: number("lanes", base.lanes),
+    failureRate: value("failure-rate") === undefined ? base.failureRate : Number(value("failure-rate")),
+    forwardTimeoutMs: number("forward-timeout-ms", base.forwardTimeoutMs),
+    logFile: value("log-file") ?? base.logFile,
+    seed: number("seed", base.seed),
+  };
+  runLoad(options).then(
+    (report) => {
+      process.stdout.write(`${formatLoadReport(report)}\n`);
+      process.exit(report.ok ? 0 : 1);
+    },
+    (error: unknown) => {
+      process.stderr.write(`load failed: ${error instanceof Error ? error.stack : String(error)}\n`);
+      process.exit(2);
+    },
+  );
+}

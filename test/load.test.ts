@@ -1,0 +1,43 @@
+// A short load run in every test pass (the full one is `npm run load`: 200/s for 60 s):
+// distinct signed webhooks against the local relay in a child process while the OPS-COM
+// sandbox fails a fifth of the deletes, then a drain with faults off.
+import { beforeAll, describe, expect, it } from "vitest";
+import { formatLoadReport, type LoadReport, runLoad, SHORT_LOAD } from "../bench/load";
+
+describe("load (short: 100 webhooks/s for 5 s, 20% OPS-COM faults)", () => {
+  let report: LoadReport;
+  let text: string;
+
+  beforeAll(async () => {
+    report = await runLoad(SHORT_LOAD);
+    text = formatLoadReport(report);
+  }, 90_000);
+
+  it("answers every webhook 200 or 202, with no 5xx and no transport error", () => {
+    expect(report.sent, text).toBe(500);
+    expect(Object.keys(report.answers).sort(), text).toEqual(["200 deleted", "202 queued"]);
+    expect(report.transportErrors + report.timeouts, text).toBe(0);
+    expect(
+      Object.values(report.opscom.faultsInjected).reduce((a, b) => a + b, 0),
+      text,
+    ).toBeGreaterThan(40);
+  });
+
+  it("has one ledger record per webhook sent, none left in flight", () => {
+    expect(report.ledgerAfterLoad.total, text).toBe(report.sent);
+    expect(report.ledgerAfterLoad.byState.in_progress, text).toBeUndefined();
+    expect(report.ledgerAccountsForEverySend, text).toBe(true);
+  });
+
+  it("after the drain, every webhook is deleted and every permit was deleted exactly once", () => {
+    expect(report.ledgerAfterDrain.byState, text).toEqual({ deleted: report.sent });
+    expect(report.queueAfterDrain, text).toEqual({ waiting: 0, deadLetters: 0 });
+    expect(report.opscom.permits, text).toEqual({ once: report.sent, moreThanOnce: 0, never: 0 });
+  });
+
+  it("keeps the relay's heap growth per webhook within the in-memory ledger's cost", () => {
+    expect(report.memory.flagged, text).toBe(false);
+    expect(report.memory.end.heapUsed, text).toBeGreaterThan(0);
+    expect(report.ok, text).toBe(true);
+  });
+});
