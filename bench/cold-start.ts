@@ -7,9 +7,9 @@
 // discarded round warms the page cache.
 //
 // The floor is issue 6's: the token read with the Secrets Manager client, posted with fetch.
-// On Node 20 the first fetch alone costs ~60 ms (undici loads on first use), more than the
-// relay's whole extra load time, so the same floor posting with node:http (as the relay and
-// the SDK do) is measured beside it: the stricter comparison, reported in the detail.
+// On Node 20 the first fetch alone costs ~60 ms (undici loads on first use), which the relay,
+// posting with node:http, never pays; so the same floor posting with node:http (as the relay
+// and the SDK do) is measured beside it: the stricter comparison, reported in the detail.
 //
 // Each run is timed from spawn to its done line. The runner also reports, on the process's
 // own clock, when it started running JavaScript and when the bundle finished loading, which

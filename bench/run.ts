@@ -4,7 +4,7 @@
 // table and writes bench/results.json (the figures) and dist/bench/results-detail.json (the
 // medians, rates and breakdowns behind them).
 //
-//   npm run bench                 full run, the figures for the README (~90 s on 2 cores)
+//   npm run bench                 full run, the figures for the README (~95 s on 2 cores)
 //   npm run bench -- --short      CI's run: fewer runs, shorter loads (~30 s on 2 cores)
 //   npm run bench -- --profile    also writes CPU profiles of the relay, the forwarder and the
 //                                 handler-timing children to dist/bench/profiles/ (open them
@@ -27,15 +27,17 @@ import { measureThroughput } from "./throughput";
 const SHORT = process.argv.includes("--short");
 const PROFILE = process.argv.includes("--profile");
 
+// Cold-start runs are multiples of 3, so each of the three contenders runs first, second and
+// third equally often.
 const PLAN = SHORT
   ? {
-      coldStartRuns: 5,
+      coldStartRuns: 6,
       throughput: { connections: 32, seconds: 2, rounds: 1, warmupSeconds: 1 },
       handlerWarmup: 2_000,
       handlerInvocations: 10_000,
     }
   : {
-      coldStartRuns: 15,
+      coldStartRuns: 21,
       throughput: { connections: 32, seconds: 5, rounds: 2, warmupSeconds: 3 },
       handlerWarmup: 5_000,
       handlerInvocations: 20_000,

@@ -13,7 +13,7 @@ export interface SignedRequest {
 
 /**
  * Signs Standard Webhooks with node:crypto: the `standardwebhooks` package takes ~45 µs per
- * signature, too slow to pre-sign the hundred thousand requests of a throughput run. The
+ * signature, too slow to pre-sign the tens of thousands of requests of a throughput run. The
  * first signature is checked against the package's, so the two cannot drift apart.
  */
 export function standardSigner(secret: string): (body: string) => SignedRequest {
