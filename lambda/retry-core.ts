@@ -62,7 +62,19 @@ export function createRetryWorker(deps: RetryWorkerDeps): RetryWorkerHandler {
       referenceId: message.referenceId,
     };
     const existing = await ledger.get(key);
-    if (existing && !OPEN.includes(existing.state)) {
+    if (!existing || existing.referenceId !== message.referenceId) {
+      // Only what the ingest handler parked is delivered: a message without its signed ledger
+      // record is not trusted to delete anything. It stays for the dead-letter queue (and its
+      // alarm), so a person sees it.
+      telemetry.count("RetryRejected");
+      telemetry.error("retry message matches no ledger record; kept for the dead-letter queue", {
+        ...log,
+        reason: existing ? "reference ID differs from the ledger's" : "no ledger record",
+        attempts: receiveCount,
+      });
+      return false;
+    }
+    if (!OPEN.includes(existing.state)) {
       telemetry.info("retry skipped: already settled", { ...log, outcome: existing.state });
       return true;
     }
@@ -82,7 +94,7 @@ export function createRetryWorker(deps: RetryWorkerDeps): RetryWorkerHandler {
       inlineRetry: false,
     });
     const { outcome, latencyMs } = result;
-    const attempts = (existing?.attempts ?? message.attempt) + result.attempts;
+    const attempts = existing.attempts + result.attempts;
     if (result.attempts > 0) telemetry.latency(latencyMs);
     const done = { ...log, attempts, opscomLatencyMs: latencyMs };
     const settle = (state: DeliveryState, extra: { lastError?: string; opscomErrorCode?: number } = {}) =>

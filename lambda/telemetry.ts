@@ -18,7 +18,8 @@ export type MetricName =
   | "DeadLettered"
   | "QueueUnavailable"
   | "EventIgnored"
-  | "DuplicateWebhook";
+  | "DuplicateWebhook"
+  | "RetryRejected";
 
 export interface LogFields {
   readonly vendorId?: string;

@@ -93,6 +93,12 @@ export class PermitRelayStack extends Stack {
       "Deliveries that used up their retries",
     );
     output("DeadLetterQueueArn", this.relay.deadLetterQueue.queueArn, "For aws sqs start-message-move-task");
+    output("IngestFunctionName", this.relay.ingestFunction.functionName, "The ingest function");
+    output(
+      "RetryWorkerFunctionName",
+      this.relay.retryWorkerFunction.functionName,
+      "The retry worker function",
+    );
     output("IngestLogGroup", this.relay.ingestLogGroup.logGroupName, "Logs of the ingest function");
     output("RetryWorkerLogGroup", this.relay.retryWorkerLogGroup.logGroupName, "Logs of the retry worker");
     output("ApiAccessLogGroup", this.relay.accessLogGroup.logGroupName, "API Gateway access logs");

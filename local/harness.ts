@@ -165,15 +165,21 @@ export async function startLocalRelay(options: LocalRelayOptions): Promise<Local
 
 /** What API Gateway's REST proxy integration would hand the function (payload v1). */
 export function toRestEvent(req: http.IncomingMessage, body: Buffer): APIGatewayProxyEvent {
-  const url = new URL(req.url ?? "/", "http://localhost");
+  // A request target that is not a URL (`POST //`) still gets an answer: the handler's 404.
+  let pathname = "/";
+  try {
+    pathname = new URL(req.url ?? "/", "http://localhost").pathname;
+  } catch {
+    pathname = req.url ?? "/";
+  }
   const headers: Record<string, string> = {};
   // rawHeaders keeps the sender's case, as REST APIs do.
   for (let i = 0; i < req.rawHeaders.length; i += 2)
     headers[req.rawHeaders[i] as string] = req.rawHeaders[i + 1] as string;
-  const match = /^\/webhooks\/([^/]+)\/?$/.exec(url.pathname);
+  const match = /^\/webhooks\/([^/]+)\/?$/.exec(pathname);
   return {
     resource: "/webhooks/{vendorId}",
-    path: url.pathname,
+    path: pathname,
     httpMethod: req.method ?? "GET",
     headers,
     multiValueHeaders: {},
