@@ -289,7 +289,9 @@ async function drive(
     else permits.never++;
   }
 
-  // The relay's own log output, searched for every secret and every per-request value.
+  // The relay's own log output, searched for every secret and every per-request value — after
+  // the child has exited, so its last lines (metrics published at close) are searched too.
+  await child.close();
   let logBytes = 0;
   let hits: string[] = [];
   if (options.logFile !== "/dev/null") {

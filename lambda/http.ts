@@ -18,7 +18,11 @@ export interface InboundRequest {
 
 const ROUTE = /^\/webhooks\/([^/]+)\/?$/;
 
-export function normalizeEvent(event: IngestEvent): InboundRequest {
+/**
+ * @param keep when given, only these (lower-case) headers are kept: the handler reads a
+ *   handful of the twenty-odd headers API Gateway passes, and copying the rest costs time.
+ */
+export function normalizeEvent(event: IngestEvent, keep?: ReadonlySet<string>): InboundRequest {
   const v2 = (event as APIGatewayProxyEventV2).version === "2.0";
   const method = v2
     ? (event as APIGatewayProxyEventV2).requestContext.http.method
@@ -28,6 +32,7 @@ export function normalizeEvent(event: IngestEvent): InboundRequest {
   for (const [name, value] of Object.entries(event.headers ?? {})) {
     if (value === undefined || value === null) continue;
     const key = name.toLowerCase();
+    if (keep !== undefined && !keep.has(key)) continue;
     headers[key] = headers[key] === undefined ? value : `${headers[key]}, ${value}`;
   }
   const body = event.body ?? "";

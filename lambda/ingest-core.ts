@@ -11,7 +11,7 @@ import { type IngestEvent, isJsonContentType, normalizeEvent, type Reply, toResu
 import type { Clock, Ledger, LedgerKey, LedgerRecord, RetryQueue, SecretSource } from "./ports";
 import { initialRetryDelaySeconds } from "./retry-schedule";
 import { parseSigningSecrets, parseTokenSecret, SecretCache } from "./secret-cache";
-import { type PreparedSecrets, prepareSecrets, verifySignature } from "./signature";
+import { type PreparedSecrets, prepareSecrets, STANDARD_WEBHOOK_HEADERS, verifySignature } from "./signature";
 import type { LogFields, Telemetry } from "./telemetry";
 import { sourceMatcher, type VendorConfig } from "./vendors";
 
@@ -62,6 +62,14 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
   for (const vendor of config.vendors.values()) {
     if (vendor.allowedSourceCidrs) allowLists.set(vendor.id, sourceMatcher(vendor.allowedSourceCidrs));
   }
+  // The only headers the flow reads: the media type and each configured scheme's own.
+  const wantedHeaders = new Set(["content-type", ...STANDARD_WEBHOOK_HEADERS]);
+  for (const vendor of config.vendors.values()) {
+    const scheme = vendor.signature;
+    if (scheme.scheme !== "hmac") continue;
+    for (const name of [scheme.header, scheme.idHeader, scheme.timestampHeader])
+      if (name) wantedHeaders.add(name);
+  }
   if (deps.prime) {
     tokens.warm(config.opscomTokenSecretId);
     for (const vendor of [...config.vendors.values()].slice(0, PRIMED_VENDORS)) {
@@ -87,7 +95,7 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
   }
 
   async function handle(event: IngestEvent): Promise<{ reply: Reply; log: LogFields }> {
-    const request = normalizeEvent(event);
+    const request = normalizeEvent(event, wantedHeaders);
     if (request.vendorId === undefined)
       return plain(404, { status: "no_route", reason: "POST /webhooks/{vendorId}" });
     if (request.method !== "POST") return plain(405, { status: "method_not_allowed" });

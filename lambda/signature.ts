@@ -59,6 +59,16 @@ export function prepareSecrets(scheme: SignatureScheme, secrets: readonly string
   });
 }
 
+/** The headers the Standard Webhooks scheme reads, under both of its names. */
+export const STANDARD_WEBHOOK_HEADERS = [
+  "webhook-id",
+  "webhook-timestamp",
+  "webhook-signature",
+  "svix-id",
+  "svix-timestamp",
+  "svix-signature",
+] as const;
+
 export function verifySignature(input: VerifyInput): VerifyResult {
   return input.scheme.scheme === "standard-webhooks"
     ? verifyStandard(input)

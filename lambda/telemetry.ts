@@ -44,14 +44,27 @@ export interface Telemetry {
   flush(): void;
 }
 
-export function createPowertoolsTelemetry(): Telemetry {
+export interface TelemetryOptions {
+  /**
+   * A long-running server (the local relay) publishes its metrics on this interval, as one
+   * EMF line with many values, instead of one line per request. Lambda functions leave it
+   * unset: an environment may be frozen or ended after any invocation, so each invocation
+   * publishes its own.
+   */
+  readonly publishEveryMs?: number;
+}
+
+export function createPowertoolsTelemetry(options: TelemetryOptions = {}): Telemetry & { close(): void } {
   const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? SERVICE_NAME });
   const metrics = new Metrics({
     namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? METRICS_NAMESPACE,
     serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? SERVICE_NAME,
   });
   let pending = false;
-  return {
+  const timer =
+    options.publishEveryMs === undefined ? undefined : setInterval(() => publish(), options.publishEveryMs);
+  timer?.unref();
+  const telemetry: Telemetry & { close(): void } = {
     info: (message, fields) => logger.info(message, fields as Record<string, unknown>),
     warn: (message, fields) => logger.warn(message, fields as Record<string, unknown>),
     error: (message, fields) => logger.error(message, fields as Record<string, unknown>),
@@ -64,11 +77,19 @@ export function createPowertoolsTelemetry(): Telemetry {
       pending = true;
     },
     flush() {
-      if (!pending) return;
-      pending = false;
-      metrics.publishStoredMetrics();
+      if (timer === undefined) publish();
+    },
+    close() {
+      if (timer !== undefined) clearInterval(timer);
+      publish();
     },
   };
+  function publish() {
+    if (!pending) return;
+    pending = false;
+    metrics.publishStoredMetrics();
+  }
+  return telemetry;
 }
 
 /** Records everything in memory: for unit tests and the local harness's quiet mode. */

@@ -1,6 +1,8 @@
 // The relay on your machine: an HTTP server that turns requests into API Gateway REST events
 // and calls the same ingest handler the Lambda runs, a worker loop that drains the in-memory
 // retry queue through the same retry worker, and the OPS-COM sandbox behind both.
+import "../lambda/fast-env";
+import { isUtf8 } from "node:buffer";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -20,6 +22,8 @@ import { generateSigningSecret } from "./vendor-kit";
 export const DEMO_VENDOR = "demo-vendor";
 export const DEMO_CLIENT_CODE = "OC-TOMA";
 const TOKEN_SECRET_ID = "opscom-permit-relay/opscom-token";
+/** The local ledger forgets the oldest settled webhooks past this many (DynamoDB's TTL in AWS). */
+const LOCAL_LEDGER_RECORDS = 20_000;
 
 /** What `npm start` keeps between runs (in .relay/, ignored by git): the demo secrets. */
 export interface LocalSecrets {
@@ -94,13 +98,15 @@ export async function startLocalRelay(options: LocalRelayOptions): Promise<Local
         ]),
       ),
     });
-  const ledger = new MemoryLedger();
+  const ledger = new MemoryLedger(LOCAL_LEDGER_RECORDS);
   const queue = new MemoryQueue(clock, config.retryMaxAttempts);
   const opscom = createOpscomHttpClient({
     baseUrl: config.opscomBaseUrl,
     timeoutMs: config.forwardTimeoutMs,
   });
-  const telemetry = options.telemetry ?? createPowertoolsTelemetry();
+  // A server, not a Lambda: metrics go out once a second rather than once per request.
+  const ownTelemetry = options.telemetry ? undefined : createPowertoolsTelemetry({ publishEveryMs: 1000 });
+  const telemetry = options.telemetry ?? (ownTelemetry as Telemetry);
   // One token cache for both handlers, as if they shared a Lambda environment.
   const tokens = new SecretCache(secrets, clock, config.secretCacheTtlMs, parseTokenSecret);
   const shared = { config, clock, secrets, ledger, queue, opscom, telemetry, tokens };
@@ -158,6 +164,7 @@ export async function startLocalRelay(options: LocalRelayOptions): Promise<Local
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       opscom.close();
+      ownTelemetry?.close();
       if (!options.sandbox) await sandbox.close();
     },
   };
@@ -187,8 +194,10 @@ export function toRestEvent(req: http.IncomingMessage, body: Buffer): APIGateway
     multiValueQueryStringParameters: null,
     pathParameters: match ? { vendorId: safeDecode(match[1] as string) } : null,
     stageVariables: null,
-    body: body.toString("base64"),
-    isBase64Encoded: true,
+    // As API Gateway does for text: the body as a string when it is UTF-8, base64 otherwise.
+    ...(isUtf8(body)
+      ? { body: body.toString("utf8"), isBase64Encoded: false }
+      : { body: body.toString("base64"), isBase64Encoded: true }),
     requestContext: {
       identity: { sourceIp: req.socket.remoteAddress ?? "" },
     } as APIGatewayProxyEvent["requestContext"],

@@ -15,13 +15,22 @@ import type {
   RetryQueue,
   SecretSource,
 } from "../ports";
+import { TERMINAL_STATES } from "../ports";
 
 const keyOf = (key: LedgerKey) => `${key.vendorId}#${key.webhookId}`;
 
 export class MemoryLedger implements Ledger {
   readonly records = new Map<string, LedgerRecord>();
 
+  /**
+   * @param maxRecords past this many, the oldest settled records are forgotten (a long-running
+   *   local relay must not grow without bound; DynamoDB's TTL does this job in AWS). Records
+   *   still in flight or queued are never dropped.
+   */
+  constructor(private readonly maxRecords = Number.POSITIVE_INFINITY) {}
+
   async claim(request: ClaimRequest): Promise<ClaimResult> {
+    if (this.records.size >= this.maxRecords) this.prune();
     const existing = this.records.get(keyOf(request));
     if (existing && !(existing.state === "in_progress" && existing.leaseUntil <= request.now)) {
       return { claimed: false, existing };
@@ -41,6 +50,14 @@ export class MemoryLedger implements Ledger {
       expiresAt: request.expiresAt,
     });
     return { claimed: true };
+  }
+
+  private prune(): void {
+    const target = Math.floor(this.maxRecords * 0.9);
+    for (const [key, record] of this.records) {
+      if (this.records.size <= target) break;
+      if (TERMINAL_STATES.includes(record.state)) this.records.delete(key);
+    }
   }
 
   async transition(
