@@ -26,7 +26,7 @@ import { createRetryWorker } from "../lambda/retry-core";
 import { RecordingTelemetry } from "../lambda/telemetry";
 import { startAwsEndpoint } from "../local/aws-endpoint";
 import { pollOnce } from "../local/event-source";
-import { type FaultMode, startOpscomSandbox } from "../local/opscom-sandbox";
+import { type FaultMode, mulberry32, startOpscomSandbox } from "../local/opscom-sandbox";
 import { canonicalEvent, generateSigningSecret, signWebhook } from "../local/vendor-kit";
 import { createLedgerTable, startDynalite, useLocalAws } from "../test/support/dynalite";
 import { restEvent } from "../test/support/events";
@@ -84,21 +84,9 @@ interface Fate {
   dead: boolean;
 }
 
-/** Mulberry32: small, seedable, good enough to pick faults and fates reproducibly. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export async function runChaos(options: ChaosOptions = DEFAULT_CHAOS): Promise<ChaosReport> {
   const started = Date.now();
-  const random = rng(options.seed);
+  const random = mulberry32(options.seed);
   const dynamo = await startDynalite();
   const aws = await startAwsEndpoint();
   useLocalAws({ dynamodb: dynamo.endpoint, sqs: aws.url, secretsManager: aws.url });

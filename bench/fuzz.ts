@@ -20,6 +20,7 @@
 //
 //   npm run fuzz                        100,000 cases in process + 2,000 over HTTP
 //   npm run fuzz -- --runs 20000 --http-runs 500 --seed 7
+
 import { createHash, createHmac } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import http, { type IncomingMessage } from "node:http";
@@ -32,6 +33,7 @@ import { createIngestHandler, type IngestHandler } from "../lambda/ingest-core";
 import type { Clock, DeleteRequest, OpscomClient, OpscomOutcome } from "../lambda/ports";
 import { createPowertoolsTelemetry } from "../lambda/telemetry";
 import { toRestEvent } from "../local/harness";
+import { mulberry32 } from "../local/opscom-sandbox";
 import { functionUrlEvent, httpApiEvent, restEvent } from "../test/support/events";
 import { loadOpenApiContract, type OpenApiContract } from "../test/support/openapi";
 import { startRelayChild } from "./relay-child";
@@ -856,17 +858,6 @@ interface BuildContext {
   counter: number;
 }
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function refValue(ref: RefSpec, fresh: () => string): unknown {
   switch (ref.k) {
     case "fresh":
@@ -967,7 +958,7 @@ function applyCase(name: string, mode: number): string {
     case 2:
       return name.replace(/(^|-)([a-z])/g, (_, dash: string, c: string) => dash + c.toUpperCase());
     default: {
-      const r = rng(mode);
+      const r = mulberry32(mode);
       return [...name].map((c) => (r() < 0.5 ? c.toUpperCase() : c)).join("");
     }
   }
@@ -1620,7 +1611,7 @@ async function inProcessPass(options: FuzzOptions, contract: OpenApiContract): P
       opscom,
       telemetry: createPowertoolsTelemetry(),
       sleep: async () => undefined,
-      random: rng(options.seed),
+      random: mulberry32(options.seed),
     });
   } finally {
     capture.stop();

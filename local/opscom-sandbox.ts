@@ -664,8 +664,8 @@ function send(
   res.end(text);
 }
 
-/** Small, fast, seedable PRNG; Math.random cannot be seeded. */
-function mulberry32(seed: number): () => number {
+/** Small, fast, seedable PRNG (Mulberry32); Math.random cannot be seeded. Chaos and fuzz runs use it too. */
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
