@@ -1,6 +1,5 @@
 // Lambda entry point for POST /webhooks/{vendorId}. Configuration is read and validated here,
 // once per environment: a bad variable fails the init with a message that names it.
-import "./fast-env";
 import { loadConfig } from "./config";
 import { createIngestHandler } from "./ingest-core";
 import { productionDeps } from "./wiring";

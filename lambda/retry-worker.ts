@@ -1,5 +1,4 @@
 // Lambda entry point for the SQS retry queue (with ReportBatchItemFailures).
-import "./fast-env";
 import { loadConfig } from "./config";
 import { createRetryWorker } from "./retry-core";
 import { productionDeps } from "./wiring";

@@ -1,7 +1,6 @@
 // The relay on your machine: an HTTP server that turns requests into API Gateway REST events
 // and calls the same ingest handler the Lambda runs, a worker loop that drains the in-memory
 // retry queue through the same retry worker, and the OPS-COM sandbox behind both.
-import "../lambda/fast-env";
 import { isUtf8 } from "node:buffer";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
