@@ -100,7 +100,8 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
       return plain(404, { status: "no_route", reason: "POST /webhooks/{vendorId}" });
     if (request.method !== "POST") return plain(405, { status: "method_not_allowed" });
     telemetry.count("WebhookReceived");
-    const vendorId = request.vendorId;
+    // The path is the sender's text: it reaches a log line only when it names a configured vendor.
+    const vendorId = config.vendors.has(request.vendorId) ? request.vendorId : undefined;
     if (request.rawBody.length > config.maxBodyBytes) {
       return refused(
         413,
@@ -115,7 +116,7 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
         vendorId,
       );
     }
-    const vendor = config.vendors.get(vendorId);
+    const vendor = vendorId === undefined ? undefined : config.vendors.get(vendorId);
     // One answer for every authentication failure: nothing tells a prober which part failed.
     if (!vendor) return refused(401, { status: "unauthorized" }, undefined, "unknown vendor");
     const allowed = allowLists.get(vendor.id);
