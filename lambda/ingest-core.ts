@@ -189,7 +189,11 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
       return {
         reply: {
           statusCode: 200,
-          answer: { status: "ignored", webhookId, reason: `event type ${parsed.type} is not a delete` },
+          answer: {
+            status: "ignored",
+            webhookId,
+            reason: `event type ${JSON.stringify(parsed.type.slice(0, 100))} is not a delete`,
+          },
         },
         log: { vendorId: vendor.id, webhookId, outcome: "ignored" },
       };

@@ -378,7 +378,7 @@ describe("payload shapes mapped by configuration", () => {
     expect(answer.status).toBe(200);
     expect(answer.body).toMatchObject({
       status: "ignored",
-      reason: "event type PERMIT_ISSUED is not a delete",
+      reason: 'event type "PERMIT_ISSUED" is not a delete',
     });
     // The canonical type means nothing to this vendor's mapping.
     expect(
