@@ -81,7 +81,8 @@ export async function deliver(
       outcome = await attempt();
     }
   }
-  if (outcome.kind === "transient" && options.inlineRetry) {
+  // At most two OPS-COM calls inline, so two timeouts still fit the ingest function's budget.
+  if (outcome.kind === "transient" && options.inlineRetry && attempts < 2) {
     await deps.sleep(50 + Math.floor(deps.random() * 100));
     outcome = await attempt();
   }

@@ -1,0 +1,79 @@
+// One delivery's inline policy: a token refetch when OPS-COM refuses the token, one quick
+// retry for a transient failure, and never more than two OPS-COM calls inline.
+import { describe, expect, it } from "vitest";
+import { MemorySecrets } from "../../lambda/adapters/memory";
+import { deliver } from "../../lambda/delivery";
+import { parseTokenSecret, SecretCache } from "../../lambda/secret-cache";
+import { FakeClock, outcomes, ScriptedOpscom } from "./support/fakes";
+
+const ROUTE = { clientCode: "OC-TOMA", tokenSecretId: "token" };
+
+function setup(token = "OLD-TOKEN") {
+  const clock = new FakeClock();
+  const secrets = new MemorySecrets({ token });
+  const opscom = new ScriptedOpscom();
+  const deps = {
+    opscom,
+    tokens: new SecretCache(secrets, clock, 300_000, parseTokenSecret),
+    clock,
+    sleep: async () => undefined,
+    random: () => 0.5,
+  };
+  return { clock, secrets, opscom, deps };
+}
+
+describe("deliver", () => {
+  it("retries a transient failure once inline", async () => {
+    const { opscom, deps } = setup();
+    opscom.answer("r1", outcomes.transient(), outcomes.deleted());
+    const result = await deliver(deps, ROUTE, "r1", { inlineRetry: true });
+    expect(result.outcome.kind).toBe("deleted");
+    expect(result.attempts).toBe(2);
+  });
+
+  it("does not retry inline when asked not to (the retry worker)", async () => {
+    const { opscom, deps } = setup();
+    opscom.answer("r1", outcomes.transient());
+    const result = await deliver(deps, ROUTE, "r1", { inlineRetry: false });
+    expect(result).toMatchObject({ outcome: { kind: "transient" }, attempts: 1 });
+  });
+
+  it("refetches the token after 9002 and retries with the new one", async () => {
+    const { clock, secrets, opscom, deps } = setup();
+    await deps.tokens.get("token");
+    secrets.values.set("token", "NEW-TOKEN");
+    clock.advanceSeconds(3);
+    opscom.answer("r1", outcomes.tokenRejected(), outcomes.deleted());
+    const result = await deliver(deps, ROUTE, "r1", { inlineRetry: true });
+    expect(result.outcome.kind).toBe("deleted");
+    expect(opscom.calls.map((c) => c.token)).toEqual(["OLD-TOKEN", "NEW-TOKEN"]);
+  });
+
+  it("does not call again with a token OPS-COM just refused", async () => {
+    const { opscom, deps } = setup();
+    opscom.answer("r1", outcomes.tokenRejected());
+    const result = await deliver(deps, ROUTE, "r1", { inlineRetry: true });
+    expect(result).toMatchObject({ outcome: { kind: "token_rejected" }, attempts: 1 });
+  });
+
+  it("makes at most two OPS-COM calls inline, so two timeouts fit the function's budget", async () => {
+    const { clock, secrets, opscom, deps } = setup();
+    await deps.tokens.get("token");
+    secrets.values.set("token", "NEW-TOKEN");
+    clock.advanceSeconds(3);
+    opscom.answer("r1", outcomes.tokenRejected(), outcomes.transient(), outcomes.deleted());
+    const result = await deliver(deps, ROUTE, "r1", { inlineRetry: true });
+    expect(result).toMatchObject({ outcome: { kind: "transient" }, attempts: 2 });
+    expect(opscom.calls).toHaveLength(2);
+  });
+
+  it("answers transient without calling OPS-COM when the token cannot be read", async () => {
+    const { opscom, deps } = setup();
+    const result = await deliver(deps, { ...ROUTE, tokenSecretId: "missing" }, "r1", { inlineRetry: true });
+    expect(result.outcome).toMatchObject({
+      kind: "transient",
+      reason: "token unavailable: ResourceNotFoundException",
+    });
+    expect(opscom.calls).toHaveLength(0);
+  });
+});
