@@ -22,7 +22,7 @@ export const DEMO_VENDOR = "demo-vendor";
 export const DEMO_CLIENT_CODE = "OC-TOMA";
 const TOKEN_SECRET_ID = "opscom-permit-relay/opscom-token";
 /** The local ledger forgets the oldest settled webhooks past this many (DynamoDB's TTL in AWS). */
-const LOCAL_LEDGER_RECORDS = 20_000;
+const LOCAL_LEDGER_RECORDS = 10_000;
 
 /** What `npm start` keeps between runs (in .relay/, ignored by git): the demo secrets. */
 export interface LocalSecrets {
