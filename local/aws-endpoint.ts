@@ -1437,7 +1437,14 @@ export async function startAwsEndpoint(options: { port?: number } = {}): Promise
   };
 }
 
-if (typeof require !== "undefined" && typeof module !== "undefined" && require.main === module) {
+// Run as a script only when this very file is the entry point: inside an esbuild bundle
+// `require.main === module` is true for whatever the bundle's entry is.
+if (
+  typeof require !== "undefined" &&
+  typeof module !== "undefined" &&
+  require.main === module &&
+  /aws-endpoint\.[cm]?[jt]s$/.test(process.argv[1] ?? "")
+) {
   const raw = process.env.AWS_ENDPOINT_PORT ?? "4566";
   const port = Number(raw);
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {

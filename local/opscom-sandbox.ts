@@ -710,7 +710,14 @@ function envInteger(name: string, fallback: number): number {
 }
 
 // `typeof` guards: vitest loads this file without CommonJS globals.
-if (typeof require !== "undefined" && typeof module !== "undefined" && require.main === module) {
+// Run as a script only when this very file is the entry point: inside an esbuild bundle
+// `require.main === module` is true for whatever the bundle's entry is.
+if (
+  typeof require !== "undefined" &&
+  typeof module !== "undefined" &&
+  require.main === module &&
+  /opscom-sandbox\.[cm]?[jt]s$/.test(process.argv[1] ?? "")
+) {
   main().catch((error: unknown) => {
     process.stderr.write(`opscom-sandbox: ${error instanceof Error ? error.message : String(error)}\n`);
     process.exit(1);
