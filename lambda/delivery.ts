@@ -92,3 +92,15 @@ export async function deliver(
 export function errorName(error: unknown): string {
   return error instanceof Error ? error.name : "unknown error";
 }
+
+/**
+ * 9009 after an earlier attempt that failed without a clear answer (a timeout, a reset) may
+ * mean that attempt deleted the permit; the ledger says so, for whoever reads it later.
+ */
+export function notFoundNote(attempts: number): { lastError?: string } {
+  return attempts > 1
+    ? {
+        lastError: "OPS-COM has no such record; an earlier attempt whose answer was lost may have deleted it",
+      }
+    : {};
+}

@@ -5,7 +5,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import type { APIGatewayProxyResult } from "aws-lambda";
 import type { RelayConfig } from "./config";
-import { type DeliveryDeps, deliver, errorName, routeFor } from "./delivery";
+import { type DeliveryDeps, deliver, errorName, notFoundNote, routeFor } from "./delivery";
 import { parseEvent } from "./event";
 import { type IngestEvent, isJsonContentType, normalizeEvent, type Reply, toResult } from "./http";
 import type { Clock, Ledger, LedgerKey, LedgerRecord, RetryQueue, SecretSource } from "./ports";
@@ -264,7 +264,13 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
           log: { ...done, outcome: "deleted" },
         };
       case "not_found":
-        await settle({ state: "not_found", now: clock.now(), attempts, opscomErrorCode: outcome.code });
+        await settle({
+          state: "not_found",
+          now: clock.now(),
+          attempts,
+          opscomErrorCode: outcome.code,
+          ...notFoundNote(attempts),
+        });
         telemetry.count("PermitNotFound");
         return {
           reply: { statusCode: 200, answer: { status: "not_found", ...ids } },

@@ -4,7 +4,7 @@
 // dead-letter queue and the ledger says `dead_lettered`.
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import type { RelayConfig } from "./config";
-import { type DeliveryDeps, deliver, errorName, routeFor } from "./delivery";
+import { type DeliveryDeps, deliver, errorName, notFoundNote, routeFor } from "./delivery";
 import type {
   Clock,
   DeliveryState,
@@ -106,7 +106,10 @@ export function createRetryWorker(deps: RetryWorkerDeps): RetryWorkerHandler {
         telemetry.info("retry delivered", { ...done, outcome: "deleted" });
         return true;
       case "not_found":
-        await settle("not_found", { opscomErrorCode: outcome.code });
+        await settle("not_found", {
+          opscomErrorCode: outcome.code,
+          ...notFoundNote(attempts),
+        });
         telemetry.count("PermitNotFound");
         telemetry.info("retry delivered", { ...done, outcome: "not_found", opscomErrorCode: outcome.code });
         return true;

@@ -79,6 +79,24 @@ describe("the vendor contract", () => {
     expect(answer.body.status).toBe("not_found");
   });
 
+  it("records a 9009 after a timed-out attempt that OPS-COM did act on, and says so in the ledger", async () => {
+    const ref = world.sandbox.createPermit();
+    // The first call deletes the permit, but only after the relay's 1 s timeout; the inline
+    // retry meets a 503, so the delivery is queued.
+    world.sandbox.setFaults({ latencyFaultMs: 1200 });
+    world.sandbox.queueFaults("latency", "http503");
+    const answer = await send(ref, { id: "msg_lost_answer" });
+    expect(answer.body).toMatchObject({ status: "queued", referenceID: ref });
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(world.sandbox.hasPermit(ref)).toBe(false);
+    relay.clock.advance(10_000);
+    await relay.worker({ Records: (relay.queue as MemoryQueue).receive() });
+    expect(world.sandbox.stats().deletesByReference[ref]).toBe(1);
+    const record = await relay.ledger.get({ vendorId: "acme", webhookId: "msg_lost_answer" });
+    expect(record).toMatchObject({ state: "not_found", attempts: 3 });
+    expect(record?.lastError).toMatch(/earlier attempt whose answer was lost/);
+  });
+
   it("answers 200 ignored for an event type that is not a delete, and calls nobody", async () => {
     const before = world.sandbox.stats().deleteRequests;
     const answer = await send("x", {
