@@ -4,29 +4,19 @@
 // tests pass in-memory or local-server versions and production passes the AWS ones.
 import { createHash, randomUUID } from "node:crypto";
 import type { APIGatewayProxyResult } from "aws-lambda";
-import type { RelayConfig } from "./config";
 import { type DeliveryDeps, deliver, errorName, notFoundNote, routeFor } from "./delivery";
 import { parseEvent } from "./event";
 import { type IngestEvent, isJsonContentType, normalizeEvent, type Reply, toResult } from "./http";
-import type { Clock, Ledger, LedgerKey, LedgerRecord, RetryQueue, SecretSource } from "./ports";
+import type { Ledger, LedgerKey, LedgerRecord } from "./ports";
+import type { RelayDeps } from "./retry-core";
 import { initialRetryDelaySeconds } from "./retry-schedule";
 import { parseSigningSecrets, parseTokenSecret, SecretCache } from "./secret-cache";
 import { type PreparedSecrets, prepareSecrets, STANDARD_WEBHOOK_HEADERS, verifySignature } from "./signature";
-import type { LogFields, Telemetry } from "./telemetry";
+import type { LogFields } from "./telemetry";
 import { sourceMatcher, type VendorConfig } from "./vendors";
 
-export interface IngestDeps {
-  readonly config: RelayConfig;
-  readonly clock: Clock;
-  readonly secrets: SecretSource;
-  readonly ledger: Ledger;
-  readonly queue: RetryQueue;
-  readonly opscom: DeliveryDeps["opscom"];
-  readonly telemetry: Telemetry;
+export interface IngestDeps extends RelayDeps {
   readonly sleep?: (ms: number) => Promise<void>;
-  readonly random?: () => number;
-  /** Shared with the retry worker in one process (the local harness), so both see one token. */
-  readonly tokens?: SecretCache<string>;
   /**
    * Start reading the secrets and open the ledger's connection while the environment
    * initialises, so a cold start's first webhook does not wait for them in turn.
@@ -287,18 +277,7 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
         });
         telemetry.count("DeliveryFailed");
         return {
-          reply: {
-            statusCode: 422,
-            answer: {
-              status: "rejected",
-              ...ids,
-              reason: "OPS-COM rejected the delete",
-              opscom: {
-                ...(outcome.code === undefined ? {} : { errorCode: outcome.code }),
-                errorMessage: message,
-              },
-            },
-          },
+          reply: rejectedByOpscom(ids, outcome.code, message),
           log: {
             ...done,
             outcome: "rejected",
@@ -396,18 +375,7 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
         case "not_found":
           return { statusCode: 200, answer: { status: "not_found", ...ids } };
         case "rejected":
-          return {
-            statusCode: 422,
-            answer: {
-              status: "rejected",
-              ...ids,
-              reason: "OPS-COM rejected the delete",
-              opscom: {
-                ...(record.opscomErrorCode === undefined ? {} : { errorCode: record.opscomErrorCode }),
-                errorMessage: record.lastError ?? "",
-              },
-            },
-          };
+          return rejectedByOpscom(ids, record.opscomErrorCode, record.lastError ?? "");
         case "queued":
         case "dead_lettered":
           return { statusCode: 202, answer: { status: "queued", ...ids } };
@@ -460,5 +428,22 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
     telemetry.info("webhook handled", { ...result.log, httpStatus: result.reply.statusCode });
     telemetry.flush();
     return toResult(result.reply);
+  };
+}
+
+/** 422 with OPS-COM's own code and message: the same answer first time and for a duplicate. */
+function rejectedByOpscom(
+  ids: { webhookId: string; referenceID: string },
+  code: number | undefined,
+  message: string,
+): Reply {
+  return {
+    statusCode: 422,
+    answer: {
+      status: "rejected",
+      ...ids,
+      reason: "OPS-COM rejected the delete",
+      opscom: { ...(code === undefined ? {} : { errorCode: code }), errorMessage: message },
+    },
   };
 }

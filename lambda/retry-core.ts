@@ -18,7 +18,8 @@ import { nextRetryDelaySeconds } from "./retry-schedule";
 import { parseTokenSecret, SecretCache } from "./secret-cache";
 import type { LogFields, Telemetry } from "./telemetry";
 
-export interface RetryWorkerDeps {
+/** What both handlers are built from (the ingest handler takes a few more). */
+export interface RelayDeps {
   readonly config: RelayConfig;
   readonly clock: Clock;
   readonly secrets: SecretSource;
@@ -27,8 +28,11 @@ export interface RetryWorkerDeps {
   readonly opscom: DeliveryDeps["opscom"];
   readonly telemetry: Telemetry;
   readonly random?: () => number;
+  /** Shared by both handlers in one process (the local harness), so both see one token. */
   readonly tokens?: SecretCache<string>;
 }
+
+export type RetryWorkerDeps = RelayDeps;
 
 export type RetryWorkerHandler = (event: SQSEvent) => Promise<SQSBatchResponse>;
 
