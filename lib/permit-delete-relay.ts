@@ -342,45 +342,55 @@ export class PermitDeleteRelay extends Construct {
       );
     }
 
+    // Both functions share everything but their entry, timeout, log group and role.
+    const relayFunction = (
+      id: string,
+      entry: string,
+      description: string,
+      timeout: Duration,
+      logGroup: logs.LogGroup,
+      role: iam.Role,
+    ) =>
+      new nodejs.NodejsFunction(this, id, {
+        description,
+        entry: path.join(PROJECT_ROOT, "lambda", entry),
+        handler: "handler",
+        projectRoot: PROJECT_ROOT,
+        depsLockFilePath: path.join(PROJECT_ROOT, "package-lock.json"),
+        runtime: LAMBDA_RUNTIME,
+        architecture: LAMBDA_ARCHITECTURE,
+        memorySize: 512,
+        timeout,
+        tracing: lambda.Tracing.ACTIVE,
+        logGroup,
+        role,
+        environment,
+        bundling: LAMBDA_BUNDLING,
+      });
+
     const ingestLogs = new logs.LogGroup(this, "IngestLogs", { retention: settings.logRetention });
     this.ingestLogGroup = ingestLogs;
     const ingestRole = functionRole(this, "IngestRole", ingestLogs);
-    this.ingestFunction = new nodejs.NodejsFunction(this, "Ingest", {
-      description: "opscom-permit-relay: verifies vendor webhooks and forwards OPS-COM Permit Delete calls",
-      entry: path.join(PROJECT_ROOT, "lambda", "ingest.ts"),
-      handler: "handler",
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: path.join(PROJECT_ROOT, "package-lock.json"),
-      runtime: LAMBDA_RUNTIME,
-      architecture: LAMBDA_ARCHITECTURE,
-      memorySize: 512,
-      timeout: settings.ingestTimeout,
-      tracing: lambda.Tracing.ACTIVE,
-      logGroup: ingestLogs,
-      role: ingestRole,
-      environment,
-      bundling: LAMBDA_BUNDLING,
-    });
+    this.ingestFunction = relayFunction(
+      "Ingest",
+      "ingest.ts",
+      "opscom-permit-relay: verifies vendor webhooks and forwards OPS-COM Permit Delete calls",
+      settings.ingestTimeout,
+      ingestLogs,
+      ingestRole,
+    );
 
     const workerLogs = new logs.LogGroup(this, "RetryWorkerLogs", { retention: settings.logRetention });
     this.retryWorkerLogGroup = workerLogs;
     const workerRole = functionRole(this, "RetryWorkerRole", workerLogs);
-    this.retryWorkerFunction = new nodejs.NodejsFunction(this, "RetryWorker", {
-      description: "opscom-permit-relay: retries parked OPS-COM Permit Delete calls from the retry queue",
-      entry: path.join(PROJECT_ROOT, "lambda", "retry-worker.ts"),
-      handler: "handler",
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: path.join(PROJECT_ROOT, "package-lock.json"),
-      runtime: LAMBDA_RUNTIME,
-      architecture: LAMBDA_ARCHITECTURE,
-      memorySize: 512,
-      timeout: settings.retryWorkerTimeout,
-      tracing: lambda.Tracing.ACTIVE,
-      logGroup: workerLogs,
-      role: workerRole,
-      environment,
-      bundling: LAMBDA_BUNDLING,
-    });
+    this.retryWorkerFunction = relayFunction(
+      "RetryWorker",
+      "retry-worker.ts",
+      "opscom-permit-relay: retries parked OPS-COM Permit Delete calls from the retry queue",
+      settings.retryWorkerTimeout,
+      workerLogs,
+      workerRole,
+    );
     // The event source mapping is declared directly (not with SqsEventSource) so the grant
     // below is exactly the four actions the poller uses, without GetQueueUrl.
     this.retryWorkerFunction.addEventSourceMapping("RetryQueueSource", {
