@@ -112,7 +112,16 @@ export type OpscomOutcome =
       readonly message: string;
       readonly httpStatus: number;
     }
-  | { readonly kind: "transient"; readonly reason: string; readonly httpStatus?: number };
+  | {
+      readonly kind: "transient";
+      readonly reason: string;
+      readonly httpStatus?: number;
+      /**
+       * An answer OPS-COM did not write (no ErrorCode and no success body: a WAF or proxy page, a
+       * wrong base URL or path): parked like any transient fault, and counted on its own.
+       */
+      readonly unrecognised?: true;
+    };
 
 export interface DeleteRequest {
   readonly clientCode: string;

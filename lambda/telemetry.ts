@@ -19,7 +19,20 @@ export type MetricName =
   | "QueueUnavailable"
   | "EventIgnored"
   | "DuplicateWebhook"
-  | "RetryRejected";
+  | "RetryRejected"
+  /** An OPS-COM answer without an OPS-COM error code or success body (a proxy page, a wrong base URL): parked. */
+  | "OpscomUnrecognised"
+  /** The OPS-COM token secret or a vendor's signing secret could not be read or parsed. */
+  | "SecretUnavailable"
+  /** A ledger write that failed after the outcome was known (the answer still says the outcome). */
+  | "LedgerWriteFailed"
+  /** The ingest handler answered 500 (it does not throw, so Lambda's Errors metric never sees it). */
+  | "HandlerError";
+
+/** Metrics that carry a measured value rather than a count of one. */
+export type GaugeName =
+  /** Seconds since the delivery was first received, for each parked delivery the retry worker sees (statistic Maximum). */
+  "ParkedDeliveryAge";
 
 export interface LogFields {
   readonly vendorId?: string;
@@ -40,6 +53,8 @@ export interface Telemetry {
   error(message: string, fields: LogFields): void;
   count(metric: MetricName): void;
   latency(milliseconds: number): void;
+  /** Records one measured value of a gauge metric (in seconds). */
+  gauge(metric: GaugeName, seconds: number): void;
   /** Writes the invocation's metrics; call once at the end of each invocation. */
   flush(): void;
 }
@@ -76,6 +91,10 @@ export function createPowertoolsTelemetry(options: TelemetryOptions = {}): Telem
       metrics.addMetric("OpscomLatency", MetricUnit.Milliseconds, milliseconds);
       pending = true;
     },
+    gauge(metric, seconds) {
+      metrics.addMetric(metric, MetricUnit.Seconds, seconds);
+      pending = true;
+    },
     flush() {
       if (timer === undefined) publish();
     },
@@ -96,6 +115,7 @@ export function createPowertoolsTelemetry(options: TelemetryOptions = {}): Telem
 export class RecordingTelemetry implements Telemetry {
   readonly lines: { level: string; message: string; fields: LogFields }[] = [];
   readonly metrics: Record<string, number> = {};
+  readonly gauges: Record<string, number[]> = {};
   info(message: string, fields: LogFields): void {
     this.lines.push({ level: "INFO", message, fields });
   }
@@ -109,5 +129,10 @@ export class RecordingTelemetry implements Telemetry {
     this.metrics[metric] = (this.metrics[metric] ?? 0) + 1;
   }
   latency(): void {}
+  gauge(metric: GaugeName, seconds: number): void {
+    const values = this.gauges[metric] ?? [];
+    values.push(seconds);
+    this.gauges[metric] = values;
+  }
   flush(): void {}
 }

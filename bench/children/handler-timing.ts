@@ -33,7 +33,15 @@ const VENDOR = "acme";
 const TOKEN_SECRET_ID = "bench/opscom-token";
 const DELETED: OpscomOutcome = { kind: "deleted", httpStatus: 200 };
 const answersAtOnce: OpscomClient = { deletePermit: () => Promise.resolve(DELETED) };
-const silent: Telemetry = { info() {}, warn() {}, error() {}, count() {}, latency() {}, flush() {} };
+const silent: Telemetry = {
+  info() {},
+  warn() {},
+  error() {},
+  count() {},
+  latency() {},
+  gauge() {},
+  flush() {},
+};
 
 async function timeHandler(
   telemetry: Telemetry,
