@@ -67,10 +67,20 @@ export interface LedgerPatch {
   readonly opscomErrorCode?: number;
 }
 
+/** A record a new claim may take: a lapsed in-flight claim of the same body (see `Ledger.claim`). */
+export function isClaimable(existing: LedgerRecord, request: ClaimRequest): boolean {
+  return (
+    existing.state === "in_progress" &&
+    existing.leaseUntil <= request.now &&
+    existing.bodyHash === request.bodyHash
+  );
+}
+
 export interface Ledger {
   /**
-   * Claims vendor + webhook id. Succeeds when there is no record, or when the record is an
-   * `in_progress` claim whose lease has run out (its owner crashed).
+   * Claims vendor + webhook id. Succeeds when there is no record, when the record is already
+   * this `claimId`'s (a retried write whose first answer was lost), or when the record is an
+   * `in_progress` claim of the same body whose lease has run out (its owner crashed).
    */
   claim(request: ClaimRequest): Promise<ClaimResult>;
   /** Moves a record on only if it is in one of `from` (and, when given, still held by `claimId`). */

@@ -99,6 +99,30 @@ describe.each(implementations)("ledger contract: $name", ({ make }) => {
     expect((await ledger.get(KEY))?.claimId).toBe("claim-1");
   });
 
+  it("takes a claim whose record already carries its claimId as its own (a retried write whose answer was lost)", async () => {
+    const ledger = await make();
+    await ledger.claim(claimOf());
+    await expect(ledger.claim(claimOf({ now: T0 + 5 }))).resolves.toEqual({ claimed: true });
+    expect(await ledger.get(KEY)).toMatchObject({ claimId: "claim-1", state: "in_progress" });
+  });
+
+  it("keeps the first body and reference ID when a lapsed claim is tried with another body", async () => {
+    const ledger = await make();
+    await ledger.claim(claimOf());
+    const other = await ledger.claim(
+      claimOf({ claimId: "claim-2", bodyHash: "b".repeat(64), referenceId: "ref-2", now: T0 + LEASE_MS + 1 }),
+    );
+    expect(other).toMatchObject({
+      claimed: false,
+      existing: { claimId: "claim-1", bodyHash: "a".repeat(64), referenceId: "ref-1" },
+    });
+    expect(await ledger.get(KEY)).toMatchObject({
+      claimId: "claim-1",
+      bodyHash: "a".repeat(64),
+      referenceId: "ref-1",
+    });
+  });
+
   it("refuses a duplicate of a settled webhook however late it comes", async () => {
     const ledger = await make();
     await ledger.claim(claimOf());
@@ -336,6 +360,36 @@ describe("DynamoDB ledger: the item in the table", () => {
       name: "ResourceNotFoundException",
     });
     await expect(ledger.release(KEY, "claim-1")).rejects.toMatchObject({ name: "ResourceNotFoundException" });
+  });
+
+  it("proceeds when the claim was applied but its answer was lost and the SDK's retry fails its condition", async () => {
+    // The real SDK and dynalite; only the first UpdateItem's answer is dropped after the write
+    // applied, as a reset connection would, so the SDK's own retry sends the same write again.
+    const lossy = new DynamoDBClient({});
+    let dropped = 0;
+    lossy.middlewareStack.add(
+      (next, context) => async (args) => {
+        const result = await next(args);
+        if (context.commandName === "UpdateItemCommand" && dropped === 0) {
+          dropped++;
+          throw Object.assign(new Error("socket hang up"), { code: "ECONNRESET" });
+        }
+        return result;
+      },
+      { step: "deserialize", name: "loseFirstUpdateAnswer" },
+    );
+    try {
+      const ledger = createDynamoLedger(table, lossy);
+      const key = { vendorId: "acme", webhookId: "lost-answer" };
+      await expect(ledger.claim(claimOf({ ...key, claimId: "mine" }))).resolves.toEqual({ claimed: true });
+      expect(dropped).toBe(1);
+      expect(await ledger.get(key)).toMatchObject({ claimId: "mine", state: "in_progress" });
+      // Another claimant is still refused: only the record's own claimId proceeds.
+      const other = await ledger.claim(claimOf({ ...key, claimId: "theirs" }));
+      expect(other.claimed).toBe(false);
+    } finally {
+      lossy.destroy();
+    }
   });
 
   it("takes the blocking item from a failed claim without a second read when DynamoDB returns it", async () => {

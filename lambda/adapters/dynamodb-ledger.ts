@@ -11,7 +11,7 @@ import {
   QueryCommand,
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
-import type { DeliveryState, Ledger, LedgerKey, LedgerRecord } from "../ports";
+import { type DeliveryState, isClaimable, type Ledger, type LedgerKey, type LedgerRecord } from "../ports";
 
 /** The index that answers "what happened to reference ID R?" (partition referenceId, sort createdAt). */
 export const BY_REFERENCE_INDEX = "byReference";
@@ -62,7 +62,10 @@ export function createDynamoLedger(tableName: string, client = new DynamoDBClien
       const command = new UpdateItemCommand({
         TableName: tableName,
         Key: keyOf(request),
-        ConditionExpression: "attribute_not_exists(pk) OR (#state = :in_progress AND leaseUntil <= :now)",
+        // A lapsed claim is taken over only for the same body: the same webhook id with another
+        // body stays a 422 however late it comes, and the takeover keeps the first reference ID.
+        ConditionExpression:
+          "attribute_not_exists(pk) OR (#state = :in_progress AND leaseUntil <= :now AND bodyHash = :bodyHash)",
         UpdateExpression:
           "SET vendorId = :vendorId, webhookId = :webhookId, referenceId = :referenceId, bodyHash = :bodyHash, " +
           "#state = :in_progress, attempts = if_not_exists(attempts, :zero), createdAt = if_not_exists(createdAt, :at), " +
@@ -94,12 +97,14 @@ export function createDynamoLedger(tableName: string, client = new DynamoDBClien
           if (!isConditionFailure(error)) throw error;
           blocking = (error as { Item?: Item }).Item;
         }
-        if (blocking) return { claimed: false, existing: fromItem(blocking) };
-        const existing = await read(request);
-        // Released or reclaimable between the write and the read: the write decides, so try again.
-        const claimable =
-          !existing || (existing.state === "in_progress" && existing.leaseUntil <= request.now);
-        if (!claimable) return { claimed: false, existing };
+        const existing = blocking ? fromItem(blocking) : await read(request);
+        // Our own claim: the write was applied but its answer was lost, and the SDK's retry of the
+        // same write then failed its condition against it. The claim is ours; go on.
+        if (existing?.claimId === request.claimId && existing.state === "in_progress")
+          return { claimed: true };
+        // The item DynamoDB returned is what blocked the write. A record read afterwards may have
+        // been released or become claimable in between: then the write decides, so try again.
+        if (existing && (blocking || !isClaimable(existing, request))) return { claimed: false, existing };
         if (round >= CLAIM_ROUNDS) throw new Error("ledger claim kept racing with other writers");
       }
     },

@@ -15,7 +15,7 @@ import type {
   RetryQueue,
   SecretSource,
 } from "../ports";
-import { TERMINAL_STATES } from "../ports";
+import { isClaimable, TERMINAL_STATES } from "../ports";
 
 const keyOf = (key: LedgerKey) => `${key.vendorId}#${key.webhookId}`;
 
@@ -32,9 +32,8 @@ export class MemoryLedger implements Ledger {
   async claim(request: ClaimRequest): Promise<ClaimResult> {
     if (this.records.size >= this.maxRecords) this.prune();
     const existing = this.records.get(keyOf(request));
-    if (existing && !(existing.state === "in_progress" && existing.leaseUntil <= request.now)) {
-      return { claimed: false, existing };
-    }
+    if (existing?.claimId === request.claimId && existing.state === "in_progress") return { claimed: true };
+    if (existing && !isClaimable(existing, request)) return { claimed: false, existing };
     const at = new Date(request.now).toISOString();
     this.records.set(keyOf(request), {
       vendorId: request.vendorId,
