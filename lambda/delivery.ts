@@ -24,6 +24,8 @@ export interface DeliveryResult {
   readonly attempts: number;
   /** Time spent waiting on OPS-COM, summed over attempts. */
   readonly latencyMs: number;
+  /** The OPS-COM token could not be read (no attempt was made): an operator problem. */
+  readonly tokenUnavailable?: true;
 }
 
 /** A refetch is skipped when the cached token is younger than this: bounds Secrets Manager calls. */
@@ -55,6 +57,7 @@ export async function deliver(
       outcome: { kind: "transient", reason: `token unavailable: ${errorName(error)}` },
       attempts,
       latencyMs,
+      tokenUnavailable: true,
     };
   }
   const attempt = async (): Promise<OpscomOutcome> => {
@@ -91,16 +94,4 @@ export async function deliver(
 
 export function errorName(error: unknown): string {
   return error instanceof Error ? error.name : "unknown error";
-}
-
-/**
- * 9009 after an earlier attempt that failed without a clear answer (a timeout, a reset) may
- * mean that attempt deleted the permit; the ledger says so, for whoever reads it later.
- */
-export function notFoundNote(attempts: number): { lastError?: string } {
-  return attempts > 1
-    ? {
-        lastError: "OPS-COM has no such record; an earlier attempt whose answer was lost may have deleted it",
-      }
-    : {};
 }

@@ -4,10 +4,11 @@
 // tests pass in-memory or local-server versions and production passes the AWS ones.
 import { createHash, randomUUID } from "node:crypto";
 import type { APIGatewayProxyResult } from "aws-lambda";
-import { type DeliveryDeps, deliver, errorName, notFoundNote, routeFor } from "./delivery";
+import { type DeliveryDeps, deliver, errorName, routeFor } from "./delivery";
 import { parseEvent } from "./event";
 import { type IngestEvent, isJsonContentType, normalizeEvent, type Reply, toResult } from "./http";
-import type { Ledger, LedgerKey, LedgerRecord } from "./ports";
+import { readOutcome, recordOutcome } from "./outcome";
+import type { DeliveryState, Ledger, LedgerKey, LedgerRecord } from "./ports";
 import type { RelayDeps } from "./retry-core";
 import { initialRetryDelaySeconds } from "./retry-schedule";
 import { parseSigningSecrets, parseTokenSecret, SecretCache } from "./secret-cache";
@@ -126,6 +127,7 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
     try {
       secrets = await vendorSecrets(vendor, false);
     } catch (error) {
+      telemetry.count("SecretUnavailable");
       telemetry.error("signing secret unavailable", { vendorId: vendor.id, reason: errorName(error) });
       return unavailable(
         { status: "unavailable" },
@@ -218,7 +220,8 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
     try {
       return await forward(vendor, key, claimId, referenceId, log);
     } catch (error) {
-      // Let the vendor's retry start afresh rather than be taken for a duplicate of a failure.
+      // Only a failure before OPS-COM was reached gets here (`forward` records every outcome
+      // itself): let the vendor's retry start afresh rather than be taken for a duplicate.
       await ledger.release(key, claimId).catch(() => undefined);
       throw error;
     }
@@ -237,61 +240,39 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
     const { outcome, attempts, latencyMs } = result;
     if (attempts > 0) telemetry.latency(latencyMs);
     const done = { ...log, attempts, opscomLatencyMs: latencyMs };
-    const settle = async (patch: Parameters<Ledger["transition"]>[2]) => {
-      const moved = await ledger.transition(key, { from: ["in_progress"], claimId }, patch);
-      if (!moved)
-        telemetry.warn("ledger claim was lost before the outcome was recorded", {
-          ...done,
-          outcome: patch.state,
-        });
-    };
-    switch (outcome.kind) {
+    const reading = readOutcome(result, attempts);
+    for (const metric of reading.metrics) telemetry.count(metric);
+    // From here on OPS-COM has answered (or been tried): the claim is never released again, so
+    // a failed ledger write cannot turn a resend into a second delete or orphan a parked one.
+    const settle = (state: DeliveryState) =>
+      recordOutcome(
+        { ledger, telemetry },
+        key,
+        { from: ["in_progress"], claimId },
+        { state, now: clock.now(), attempts, ...reading.details },
+        done,
+      );
+    switch (reading.state) {
       case "deleted":
-        await settle({ state: "deleted", now: clock.now(), attempts });
-        telemetry.count("PermitDeleted");
+        await settle("deleted");
         return {
           reply: { statusCode: 200, answer: { status: "deleted", ...ids } },
-          log: { ...done, outcome: "deleted" },
+          log: { ...done, ...reading.log },
         };
       case "not_found":
-        await settle({
-          state: "not_found",
-          now: clock.now(),
-          attempts,
-          opscomErrorCode: outcome.code,
-          ...notFoundNote(attempts),
-        });
-        telemetry.count("PermitNotFound");
+        await settle("not_found");
         return {
           reply: { statusCode: 200, answer: { status: "not_found", ...ids } },
-          log: { ...done, outcome: "not_found", opscomErrorCode: outcome.code },
+          log: { ...done, ...reading.log },
         };
-      case "rejected": {
-        const message = outcome.message;
-        await settle({
-          state: "rejected",
-          now: clock.now(),
-          attempts,
-          lastError: message,
-          ...(outcome.code === undefined ? {} : { opscomErrorCode: outcome.code }),
-        });
-        telemetry.count("DeliveryFailed");
+      case "rejected":
+        await settle("rejected");
         return {
-          reply: rejectedByOpscom(ids, outcome.code, message),
-          log: {
-            ...done,
-            outcome: "rejected",
-            reason: message,
-            ...(outcome.code === undefined ? {} : { opscomErrorCode: outcome.code }),
-          },
+          reply: rejectedByOpscom(ids, reading.details.opscomErrorCode, reading.details.lastError ?? ""),
+          log: { ...done, ...reading.log },
         };
-      }
-      case "token_rejected":
-      case "transient": {
-        const reason =
-          outcome.kind === "transient" ? outcome.reason : `OPS-COM error ${outcome.code}: token rejected`;
+      case "parked": {
         if (outcome.kind === "token_rejected") {
-          telemetry.count("TokenRejected");
           telemetry.error("OPS-COM rejected the API token after a refetch; check the token secret", {
             ...done,
             opscomErrorCode: outcome.code,
@@ -306,26 +287,28 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
               referenceId,
               attempt: attempts,
               firstSeenAt: new Date(clock.now()).toISOString(),
+              claimId,
             },
             delay,
           );
         } catch (error) {
+          // Nothing was parked: free the claim so the vendor's retry starts afresh.
           await ledger.release(key, claimId).catch(() => undefined);
           telemetry.count("QueueUnavailable");
           telemetry.error("retry queue unavailable", {
             ...done,
-            reason: `${reason}; queue: ${errorName(error)}`,
+            reason: `${reading.log.reason}; queue: ${errorName(error)}`,
           });
           return unavailable(
             { status: "unavailable", ...ids },
             { ...done, reason: "retry queue unavailable" },
           );
         }
-        await settle({ state: "queued", now: clock.now(), attempts, lastError: reason });
+        await settle("queued");
         telemetry.count("DeliveryQueued");
         return {
           reply: { statusCode: 202, answer: { status: "queued", ...ids } },
-          log: { ...done, outcome: "queued", reason, retryInSeconds: delay },
+          log: { ...done, ...reading.log, retryInSeconds: delay },
         };
       }
     }
@@ -423,6 +406,8 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
         reply: { statusCode: 500, answer: { status: "error" } },
         log: { outcome: "error", reason: errorName(error) },
       };
+      // The handler answers instead of throwing, so Lambda's Errors metric never sees this.
+      telemetry.count("HandlerError");
       telemetry.error("webhook failed", result.log);
     }
     telemetry.info("webhook handled", { ...result.log, httpStatus: result.reply.statusCode });

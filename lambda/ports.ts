@@ -103,6 +103,12 @@ export interface RetryMessage {
   /** OPS-COM attempts made before this message was sent. */
   readonly attempt: number;
   readonly firstSeenAt: string;
+  /**
+   * The ingest claim that parked it: if the ledger could not record `queued`, the record is
+   * still that claim's `in_progress`, and the worker may finish it without waiting for the lease.
+   * Absent in messages parked before this field existed.
+   */
+  readonly claimId?: string;
 }
 
 export interface RetryQueue {

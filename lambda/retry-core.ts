@@ -4,7 +4,8 @@
 // dead-letter queue and the ledger says `dead_lettered`.
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import type { RelayConfig } from "./config";
-import { type DeliveryDeps, deliver, errorName, notFoundNote, routeFor } from "./delivery";
+import { type DeliveryDeps, deliver, errorName, routeFor } from "./delivery";
+import { readOutcome, recordOutcome } from "./outcome";
 import type {
   Clock,
   DeliveryState,
@@ -51,7 +52,7 @@ export function createRetryWorker(deps: RetryWorkerDeps): RetryWorkerHandler {
   };
 
   /** Answers true when the message is done with (delete it), false to keep it for a later attempt. */
-  async function process(record: SQSRecord): Promise<boolean> {
+  async function attemptDelivery(record: SQSRecord): Promise<boolean> {
     const message = parseMessage(record.body);
     const receiveCount = Number(record.attributes?.ApproximateReceiveCount ?? "1") || 1;
     if (!message) {
@@ -82,62 +83,57 @@ export function createRetryWorker(deps: RetryWorkerDeps): RetryWorkerHandler {
       telemetry.info("retry skipped: already settled", { ...log, outcome: existing.state });
       return true;
     }
+    const now = clock.now();
+    const firstSeen = Date.parse(message.firstSeenAt);
+    if (Number.isFinite(firstSeen))
+      telemetry.gauge("ParkedDeliveryAge", Math.max(0, (now - firstSeen) / 1000));
+    if (
+      existing.state === "in_progress" &&
+      existing.claimId !== message.claimId &&
+      existing.leaseUntil > now
+    ) {
+      // Another delivery of this webhook holds a live claim (a vendor's resend took over a
+      // lapsed one): let it finish, and look again when its lease ends, without calling OPS-COM.
+      const delay = Math.ceil((existing.leaseUntil - now) / 1000) + 1;
+      await queue.retryLater(record.receiptHandle, delay);
+      telemetry.info("retry postponed: another delivery holds the claim", {
+        ...log,
+        outcome: "in_progress",
+        retryInSeconds: delay,
+      });
+      return false;
+    }
     const vendor = config.vendors.get(message.vendorId);
     if (!vendor) {
       telemetry.error("retry for a vendor no longer configured", { ...log, attempts: receiveCount });
-      return giveUpOrWait(
-        key,
-        log,
-        receiveCount,
-        record,
-        "vendor no longer configured",
-        existing?.attempts ?? 0,
-      );
+      return giveUpOrWait(key, log, receiveCount, record, "vendor no longer configured", existing.attempts);
     }
     const result = await deliver(delivery, routeFor(vendor, config), message.referenceId, {
       inlineRetry: false,
     });
-    const { outcome, latencyMs } = result;
-    const attempts = existing.attempts + result.attempts;
-    if (result.attempts > 0) telemetry.latency(latencyMs);
-    const done = { ...log, attempts, opscomLatencyMs: latencyMs };
-    const settle = (state: DeliveryState, extra: { lastError?: string; opscomErrorCode?: number } = {}) =>
-      ledger.transition(key, { from: OPEN }, { state, now: clock.now(), attempts, ...extra });
-    switch (outcome.kind) {
-      case "deleted":
-        await settle("deleted");
-        telemetry.count("PermitDeleted");
-        telemetry.info("retry delivered", { ...done, outcome: "deleted" });
-        return true;
-      case "not_found":
-        await settle("not_found", {
-          opscomErrorCode: outcome.code,
-          ...notFoundNote(attempts),
-        });
-        telemetry.count("PermitNotFound");
-        telemetry.info("retry delivered", { ...done, outcome: "not_found", opscomErrorCode: outcome.code });
-        return true;
-      case "rejected":
-        await settle("rejected", {
-          lastError: outcome.message,
-          ...(outcome.code === undefined ? {} : { opscomErrorCode: outcome.code }),
-        });
-        telemetry.count("DeliveryFailed");
-        telemetry.warn("retry rejected by OPS-COM", {
-          ...done,
-          outcome: "rejected",
-          reason: outcome.message,
-          ...(outcome.code === undefined ? {} : { opscomErrorCode: outcome.code }),
-        });
-        return true;
-      case "token_rejected":
-      case "transient": {
-        const reason =
-          outcome.kind === "transient" ? outcome.reason : `OPS-COM error ${outcome.code}: token rejected`;
-        if (outcome.kind === "token_rejected") telemetry.count("TokenRejected");
-        return giveUpOrWait(key, done, receiveCount, record, reason, attempts);
-      }
+    // The message knows the ingest's attempts even when the ledger could not record them.
+    const attempts = Math.max(existing.attempts, message.attempt) + result.attempts;
+    if (result.attempts > 0) telemetry.latency(result.latencyMs);
+    const done = { ...log, attempts, opscomLatencyMs: result.latencyMs };
+    const reading = readOutcome(result, attempts);
+    for (const metric of reading.metrics) telemetry.count(metric);
+    if (reading.state === "parked") {
+      const reason = reading.log.reason ?? "transient";
+      return giveUpOrWait(key, done, receiveCount, record, reason, attempts, reading.details.opscomErrorCode);
     }
+    // OPS-COM has answered for good: the message is done with even if the ledger write fails
+    // (counted and logged there), since another attempt would call OPS-COM a second time.
+    await recordOutcome(
+      { ledger, telemetry },
+      key,
+      { from: OPEN },
+      { state: reading.state, now: clock.now(), attempts, ...reading.details },
+      done,
+    );
+    const line = { ...done, ...reading.log };
+    if (reading.state === "rejected") telemetry.warn("retry rejected by OPS-COM", line);
+    else telemetry.info("retry delivered", line);
+    return true;
   }
 
   async function giveUpOrWait(
@@ -147,13 +143,22 @@ export function createRetryWorker(deps: RetryWorkerDeps): RetryWorkerHandler {
     record: SQSRecord,
     reason: string,
     attempts: number,
+    opscomErrorCode?: number,
   ): Promise<boolean> {
+    const patch = {
+      now: clock.now(),
+      attempts,
+      lastError: reason,
+      ...(opscomErrorCode === undefined ? {} : { opscomErrorCode }),
+    };
     if (receiveCount >= config.retryMaxAttempts) {
       // SQS moves it to the dead-letter queue on its next receive; the ledger says so now.
-      await ledger.transition(
+      await recordOutcome(
+        { ledger, telemetry },
         key,
         { from: OPEN },
-        { state: "dead_lettered", now: clock.now(), attempts, lastError: reason },
+        { state: "dead_lettered", ...patch },
+        log,
       );
       telemetry.count("DeadLettered");
       telemetry.error("delivery dead-lettered", { ...log, outcome: "dead_lettered", reason });
@@ -161,11 +166,7 @@ export function createRetryWorker(deps: RetryWorkerDeps): RetryWorkerHandler {
       return false;
     }
     const delay = nextRetryDelaySeconds(receiveCount, random);
-    await ledger.transition(
-      key,
-      { from: OPEN },
-      { state: "queued", now: clock.now(), attempts, lastError: reason },
-    );
+    await recordOutcome({ ledger, telemetry }, key, { from: OPEN }, { state: "queued", ...patch }, log);
     await queue.retryLater(record.receiptHandle, delay);
     telemetry.count("DeliveryQueued");
     telemetry.info("retry postponed", { ...log, outcome: "queued", reason, retryInSeconds: delay });
@@ -176,7 +177,7 @@ export function createRetryWorker(deps: RetryWorkerDeps): RetryWorkerHandler {
     const results = await Promise.all(
       event.Records.map(async (record) => {
         try {
-          return { record, done: await process(record) };
+          return { record, done: await attemptDelivery(record) };
         } catch (error) {
           telemetry.error("retry attempt failed", { reason: errorName(error) });
           return { record, done: false };
@@ -204,7 +205,8 @@ export function parseMessage(body: string): RetryMessage | undefined {
     typeof m.webhookId !== "string" ||
     typeof m.referenceId !== "string" ||
     typeof m.attempt !== "number" ||
-    typeof m.firstSeenAt !== "string"
+    typeof m.firstSeenAt !== "string" ||
+    (m.claimId !== undefined && typeof m.claimId !== "string")
   ) {
     return undefined;
   }

@@ -4,7 +4,6 @@
 import type { APIGatewayProxyResult } from "aws-lambda";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { MemoryLedger, type MemoryQueue } from "../lambda/adapters/memory";
-import type { Ledger } from "../lambda/ports";
 import type { RecordingTelemetry } from "../lambda/telemetry";
 import { canonicalEvent, signWebhook } from "../local/vendor-kit";
 import { functionUrlEvent, httpApiEvent, type RequestSpec, restEvent } from "./support/events";
@@ -358,24 +357,134 @@ describe("the vendor contract", () => {
     expect(retry.body).toEqual({ status: "deleted", webhookId: "msg_unavailable", referenceID: ref });
   });
 
-  it("answers 500 error with no internals when something unexpected breaks", async () => {
-    const memory = new MemoryLedger();
-    const broken: Ledger = {
-      ...memory,
-      claim: (r) => memory.claim(r),
-      get: (k) => memory.get(k),
-      release: (k, c) => memory.release(k, c),
-      byReference: (r) => memory.byReference(r),
-      transition: async () => {
-        throw new TypeError("Cannot read properties of undefined (reading 'secret-internal-detail')");
-      },
-    };
+  it("answers 500 error with no internals when something unexpected breaks, and counts it", async () => {
     relay.close();
-    relay = buildRelay(world, { ledger: broken });
+    relay = buildRelay(world, {
+      opscom: () => ({
+        deletePermit: async () => {
+          throw new TypeError("Cannot read properties of undefined (reading 'secret-internal-detail')");
+        },
+      }),
+    });
     const answer = await send(world.sandbox.createPermit(), { id: "msg_boom" });
     expect(answer.status).toBe(500);
     expect(answer.body).toEqual({ status: "error" });
     expect(JSON.stringify(answer)).not.toMatch(/secret-internal-detail|TypeError|at /);
+    expect((relay.telemetry as RecordingTelemetry).metrics.HandlerError).toBe(1);
+    // Nothing reached OPS-COM, so the claim is freed for the vendor's retry.
+    expect(await relay.ledger.get({ vendorId: "acme", webhookId: "msg_boom" })).toBeUndefined();
+  });
+});
+
+/** A ledger whose writes of an outcome fail (claims still work), as a throttled or stalled table would. */
+function ledgerFailingTransitions(): MemoryLedger & { failures: number } {
+  const ledger = Object.assign(new MemoryLedger(), { failures: 0 });
+  ledger.transition = async () => {
+    ledger.failures++;
+    throw Object.assign(new Error("Throughput exceeded"), { name: "ProvisionedThroughputExceededException" });
+  };
+  return ledger;
+}
+
+describe("a ledger write that fails after the outcome is known", () => {
+  it("answers 200 deleted, keeps the claim, counts the failure, and a resend deletes nothing twice", async () => {
+    const ledger = ledgerFailingTransitions();
+    relay.close();
+    relay = buildRelay(world, { ledger });
+    const ref = world.sandbox.createPermit();
+    const first = await send(ref, { id: "msg_settle_fails" });
+    expect(first.status).toBe(200);
+    expect(first.body).toMatchObject({ status: "deleted", referenceID: ref });
+    expect(ledger.failures).toBe(1);
+    expect((relay.telemetry as RecordingTelemetry).metrics.LedgerWriteFailed).toBe(1);
+    expect(await ledger.get({ vendorId: "acme", webhookId: "msg_settle_fails" })).toMatchObject({
+      state: "in_progress",
+    });
+    // The vendor's resend meets the live claim, not a second OPS-COM call that would say 9009.
+    const deletesBefore = world.sandbox.stats().deleteRequests;
+    const again = await send(ref, { id: "msg_settle_fails" });
+    expect(again.status).toBe(409);
+    expect(world.sandbox.stats().deleteRequests).toBe(deletesBefore);
+  });
+
+  it("answers 202 queued when recording `queued` fails after the enqueue, and the worker still delivers", async () => {
+    const ledger = ledgerFailingTransitions();
+    relay.close();
+    relay = buildRelay(world, { ledger });
+    const ref = world.sandbox.createPermit();
+    world.sandbox.queueFaults("http503", "http503");
+    const answer = await send(ref, { id: "msg_queued_settle_fails" });
+    expect(answer.status).toBe(202);
+    expect(answer.body).toMatchObject({ status: "queued", referenceID: ref });
+    const key = { vendorId: "acme", webhookId: "msg_queued_settle_fails" };
+    expect(await ledger.get(key)).toMatchObject({ state: "in_progress" });
+    // The ledger recovers; the parked message finishes the delivery although the record is
+    // still the ingest claim's in_progress and its lease is live.
+    ledger.transition = MemoryLedger.prototype.transition.bind(ledger);
+    relay.clock.advance(10_000);
+    const result = await relay.worker({ Records: (relay.queue as MemoryQueue).receive() });
+    expect(result.batchItemFailures).toEqual([]);
+    expect(world.sandbox.hasPermit(ref)).toBe(false);
+    expect(await ledger.get(key)).toMatchObject({ state: "deleted", attempts: 3 });
+  });
+
+  it("postpones a parked message while a resend's newer claim is live, without calling OPS-COM", async () => {
+    const ledger = ledgerFailingTransitions();
+    relay.close();
+    relay = buildRelay(world, { ledger });
+    const ref = world.sandbox.createPermit();
+    world.sandbox.queueFaults("http503", "http503");
+    await send(ref, { id: "msg_takeover" });
+    const key = { vendorId: "acme", webhookId: "msg_takeover" };
+    const queue = relay.queue as MemoryQueue;
+    // A resend takes the lapsed claim over; while it holds it, the parked message waits.
+    const record = await ledger.get(key);
+    ledger.records.set("acme#msg_takeover", {
+      ...(record as NonNullable<typeof record>),
+      claimId: "a-resend",
+      leaseUntil: relay.clock.now() + 60_000,
+    });
+    relay.clock.advance(10_000);
+    const deletesBefore = world.sandbox.stats().deleteRequests;
+    const result = await relay.worker({ Records: queue.receive() });
+    expect(result.batchItemFailures).toHaveLength(1);
+    expect(world.sandbox.stats().deleteRequests).toBe(deletesBefore);
+    expect(world.sandbox.hasPermit(ref)).toBe(true);
+    const telemetry = relay.telemetry as RecordingTelemetry;
+    expect(telemetry.metrics.RetryRejected).toBeUndefined();
+    expect(telemetry.lines.map((l) => l.message)).toContain(
+      "retry postponed: another delivery holds the claim",
+    );
+    // It comes back just after the resend's lease ends.
+    expect(queue.messages[0]?.visibleAt).toBeGreaterThan(relay.clock.now() + 50_000);
+  });
+});
+
+describe("a lapsed claim", () => {
+  it("is not taken over by the same webhook id with another body: 422, and the first body stands", async () => {
+    const ledger = new MemoryLedger();
+    relay.close();
+    relay = buildRelay(world, { ledger });
+    const refA = world.sandbox.createPermit();
+    const refB = world.sandbox.createPermit();
+    // The first delivery crashed after its claim (no outcome recorded): a stale in_progress record.
+    await ledger.claim({
+      vendorId: "acme",
+      webhookId: "msg_lapsed",
+      referenceId: refA,
+      bodyHash: "0".repeat(64),
+      claimId: "crashed",
+      now: relay.clock.now() - 120_000,
+      leaseMs: 60_000,
+      expiresAt: Math.floor(relay.clock.now() / 1000) + 86_400,
+    });
+    const answer = await send(refB, { id: "msg_lapsed" });
+    expect(answer.status).toBe(422);
+    expect(answer.body).toMatchObject({ status: "rejected" });
+    expect(world.sandbox.hasPermit(refB)).toBe(true);
+    expect(await ledger.get({ vendorId: "acme", webhookId: "msg_lapsed" })).toMatchObject({
+      referenceId: refA,
+    });
   });
 });
 
@@ -499,6 +608,7 @@ describe("secrets", () => {
     });
     expect(answer.status).toBe(503);
     expect(answer.body.status).toBe("unavailable");
+    expect((relay.telemetry as RecordingTelemetry).metrics.SecretUnavailable).toBe(1);
     world.aws.putSecret(
       `${VENDOR_PREFIX}fenced`,
       JSON.stringify({ signingSecrets: [world.vendorSecrets.fenced] }),

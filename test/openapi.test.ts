@@ -425,14 +425,14 @@ const scenarios: Record<string, Scenario> = {
       return send(world.sandbox.createPermit(), { id: "msg_reused" });
     },
   },
-  "a ledger that breaks after OPS-COM answered": {
+  "something unexpected breaking in the handler": {
     expect: { response: "500", variant: "Error", status: "error" },
     run: () => {
       relay.close();
       relay = buildRelay(world, {
         vendors: VENDORS,
-        ledger: failingLedger({
-          transition: async () => {
+        opscom: () => ({
+          deletePermit: async () => {
             throw new TypeError("Cannot read properties of undefined");
           },
         }),

@@ -7,7 +7,7 @@ import { createOpscomHttpClient } from "../../lambda/adapters/opscom-http";
 import { createSecretsManagerSource } from "../../lambda/adapters/secrets-manager";
 import { loadConfig, type RelayConfig } from "../../lambda/config";
 import { createIngestHandler, type IngestHandler } from "../../lambda/ingest-core";
-import type { Clock, Ledger, RetryQueue } from "../../lambda/ports";
+import type { Clock, Ledger, OpscomClient, RetryQueue } from "../../lambda/ports";
 import { createRetryWorker, type RetryWorkerHandler } from "../../lambda/retry-core";
 import { RecordingTelemetry, type Telemetry } from "../../lambda/telemetry";
 import { type AwsEndpoint, startAwsEndpoint } from "../../local/aws-endpoint";
@@ -83,6 +83,8 @@ export function buildRelay(
     ledger?: Ledger;
     queue?: RetryQueue;
     telemetry?: Telemetry;
+    /** Wraps the real OPS-COM client (to break it on purpose). */
+    opscom?: (real: OpscomClient) => OpscomClient;
   } = {},
 ): RelayUnderTest {
   const config = loadConfig({
@@ -101,7 +103,15 @@ export function buildRelay(
     baseUrl: config.opscomBaseUrl,
     timeoutMs: config.forwardTimeoutMs,
   });
-  const deps = { config, clock, secrets: createSecretsManagerSource(), ledger, queue, opscom, telemetry };
+  const deps = {
+    config,
+    clock,
+    secrets: createSecretsManagerSource(),
+    ledger,
+    queue,
+    opscom: options.opscom ? options.opscom(opscom) : opscom,
+    telemetry,
+  };
   return {
     config,
     ingest: createIngestHandler({ ...deps, sleep: async () => undefined }),

@@ -376,3 +376,53 @@ describe("retry worker: a batch", () => {
     expect((await w.state(ok))?.state).toBe("deleted");
   });
 });
+
+describe("retry worker: what on-call is told", () => {
+  it("reports each parked delivery's age since it was first seen, in seconds", async () => {
+    const w = world();
+    await w.park("ref-age");
+    w.clock.advanceSeconds(1800);
+    w.opscom.answer("ref-age", outcomes.transient());
+    await w.drain();
+    expect(w.telemetry.gauges.ParkedDeliveryAge).toEqual([1800]);
+  });
+
+  it("counts an answer OPS-COM did not write, and parks the delivery", async () => {
+    const w = world();
+    const key = await w.park("ref-page");
+    w.opscom.answer("ref-page", {
+      kind: "transient",
+      reason: "unrecognised HTTP 403 answer",
+      httpStatus: 403,
+      unrecognised: true,
+    });
+    const { failed } = await w.drain();
+    expect(failed.size).toBe(1);
+    expect(w.telemetry.metrics.OpscomUnrecognised).toBe(1);
+    expect(await w.state(key)).toMatchObject({ state: "queued", lastError: "unrecognised HTTP 403 answer" });
+  });
+
+  it("counts an unreadable token secret as SecretUnavailable", async () => {
+    const w = world();
+    await w.park("ref-nosecret");
+    w.secrets.values.delete(TOKEN_SECRET);
+    await w.drain();
+    expect(w.telemetry.metrics.SecretUnavailable).toBe(1);
+    expect(w.opscom.calls).toHaveLength(0);
+  });
+
+  it("finishes with a delete whose ledger write fails: the message is done, the failure counted", async () => {
+    const w = world();
+    const key = await w.park("ref-write");
+    w.opscom.answer("ref-write", outcomes.deleted());
+    w.ledger.transition = async () => {
+      throw Object.assign(new Error("throttled"), { name: "ProvisionedThroughputExceededException" });
+    };
+    const { failed } = await w.drain();
+    // Another attempt would call OPS-COM a second time: the delete happened, so the message goes.
+    expect(failed.size).toBe(0);
+    expect(w.opscom.calls).toHaveLength(1);
+    expect(w.telemetry.metrics.LedgerWriteFailed).toBe(1);
+    expect(await w.state(key)).toMatchObject({ state: "queued" });
+  });
+});
