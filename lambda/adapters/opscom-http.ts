@@ -78,11 +78,17 @@ export function createOpscomHttpClient(options: OpscomHttpOptions): OpscomClient
 }
 
 /**
- * Classifies an OPS-COM answer: by the body's ErrorCode first (it can arrive on a 200 as
- * well as on a 4xx/5xx), by the HTTP status only when there is none.
+ * Classifies an OPS-COM answer. A success body on a 2xx is a delete whatever else it carries;
+ * otherwise the body's ErrorCode decides (it can arrive on a 200 as well as on a 4xx/5xx).
+ * Without either, nothing proves OPS-COM wrote the answer: a WAF or maintenance page, a wrong
+ * base URL or path prefix. Rejecting on that would mark the delete done and tell the vendor
+ * never to retry, so it is parked like any transient fault and flagged `unrecognised` for its
+ * own metric; 5xx, 429 and 408 are ordinary transient faults whoever wrote them.
  */
 export function classify(httpStatus: number, text: string): OpscomOutcome {
   const body = parseObject(text);
+  const success = typeof body?.status === "string" && body.status.toLowerCase() === "success";
+  if (success && httpStatus >= 200 && httpStatus < 300) return { kind: "deleted", httpStatus };
   const code = body ? errorCode(body.ErrorCode) : undefined;
   if (code !== undefined) {
     const message = typeof body?.ErrorMessage === "string" ? body.ErrorMessage.slice(0, 300) : "";
@@ -93,20 +99,19 @@ export function classify(httpStatus: number, text: string): OpscomOutcome {
   if (httpStatus === 429 || httpStatus === 408 || httpStatus >= 500) {
     return { kind: "transient", reason: `HTTP ${httpStatus}`, httpStatus };
   }
-  if (httpStatus >= 200 && httpStatus < 300) {
-    if (body && typeof body.status === "string" && body.status.toLowerCase() === "success") {
-      return { kind: "deleted", httpStatus };
-    }
-    // A 2xx we cannot read (a proxy page, an empty body) proves nothing: try again later;
-    // if the delete did happen, the retry will learn so from 9009.
-    return { kind: "transient", reason: `unrecognised HTTP ${httpStatus} answer`, httpStatus };
-  }
-  return { kind: "rejected", message: `HTTP ${httpStatus} without an OPS-COM error code`, httpStatus };
+  // If a parked delete did happen after all, the retry learns so from 9009.
+  return {
+    kind: "transient",
+    reason: `HTTP ${httpStatus} answer OPS-COM did not write`,
+    httpStatus,
+    unrecognised: true,
+  };
 }
 
+/** OPS-COM's error codes are positive integers; 0 (or a sign) is no error code at all. */
 function errorCode(value: unknown): number | undefined {
-  if (typeof value === "number" && Number.isInteger(value)) return value;
-  if (typeof value === "string" && /^\d{1,6}$/.test(value)) return Number(value);
+  if (typeof value === "number" && Number.isInteger(value) && value > 0) return value;
+  if (typeof value === "string" && /^\d{1,6}$/.test(value) && Number(value) > 0) return Number(value);
   return undefined;
 }
 
