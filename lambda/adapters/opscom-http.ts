@@ -8,6 +8,9 @@ import type { DeleteRequest, OpscomClient, OpscomOutcome } from "../ports";
 const TOKEN_CODES = new Set([9000, 9001, 9002]);
 const NOT_FOUND = 9009;
 const MAX_RESPONSE_BYTES = 64 * 1024;
+const MESSAGE_CHARS = 300;
+const EXCERPT_CHARS = 80;
+const REDACTED = "[redacted]";
 
 export interface OpscomHttpOptions {
   readonly baseUrl: string;
@@ -58,7 +61,9 @@ export function createOpscomHttpClient(options: OpscomHttpOptions): OpscomClient
             size += chunk.length;
             if (size <= MAX_RESPONSE_BYTES) chunks.push(chunk);
           });
-          res.on("end", () => finish(classify(res.statusCode ?? 0, Buffer.concat(chunks).toString("utf8"))));
+          res.on("end", () =>
+            finish(classify(res.statusCode ?? 0, Buffer.concat(chunks).toString("utf8"), request.token)),
+          );
           res.on("error", () => finish({ kind: "transient", reason: "response aborted" }));
         },
       );
@@ -84,14 +89,19 @@ export function createOpscomHttpClient(options: OpscomHttpOptions): OpscomClient
  * base URL or path prefix. Rejecting on that would mark the delete done and tell the vendor
  * never to retry, so it is parked like any transient fault and flagged `unrecognised` for its
  * own metric; 5xx, 429 and 408 are ordinary transient faults whoever wrote them.
+ *
+ * Text taken from the answer reaches the vendor, the log and the ledger, and an answer may
+ * echo the request, so the request's `token` is redacted from it before it is cut to length
+ * (a cut must not leave half a token behind).
  */
-export function classify(httpStatus: number, text: string): OpscomOutcome {
+export function classify(httpStatus: number, text: string, token = ""): OpscomOutcome {
   const body = parseObject(text);
   const success = typeof body?.status === "string" && body.status.toLowerCase() === "success";
   if (success && httpStatus >= 200 && httpStatus < 300) return { kind: "deleted", httpStatus };
   const code = body ? errorCode(body.ErrorCode) : undefined;
   if (code !== undefined) {
-    const message = typeof body?.ErrorMessage === "string" ? body.ErrorMessage.slice(0, 300) : "";
+    const message =
+      typeof body?.ErrorMessage === "string" ? redact(body.ErrorMessage, token).slice(0, MESSAGE_CHARS) : "";
     if (code === NOT_FOUND) return { kind: "not_found", code, message };
     if (TOKEN_CODES.has(code)) return { kind: "token_rejected", code, message };
     return { kind: "rejected", code, message, httpStatus };
@@ -99,13 +109,31 @@ export function classify(httpStatus: number, text: string): OpscomOutcome {
   if (httpStatus === 429 || httpStatus === 408 || httpStatus >= 500) {
     return { kind: "transient", reason: `HTTP ${httpStatus}`, httpStatus };
   }
-  // If a parked delete did happen after all, the retry learns so from 9009.
+  // If a parked delete did happen after all, the retry learns so from 9009. The excerpt tells
+  // on-call whose page it was (a WAF, a maintenance page, a wrong host).
+  const hint = excerpt(text, token);
   return {
     kind: "transient",
-    reason: `HTTP ${httpStatus} answer OPS-COM did not write`,
+    reason: `HTTP ${httpStatus} answer OPS-COM did not write${hint ? `: ${JSON.stringify(hint)}` : ""}`,
     httpStatus,
     unrecognised: true,
   };
+}
+
+/** One line of a foreign answer: an HTML page's title, else its first characters. */
+function excerpt(text: string, token: string): string {
+  const title = /<title[^>]*>([\s\S]*?)<\/title>/i.exec(text)?.[1];
+  return redact(title ?? text, token)
+    .replace(/[\s\p{Cc}]+/gu, " ")
+    .trim()
+    .slice(0, EXCERPT_CHARS);
+}
+
+/** Case-insensitive, in case an echo changes the token's case. */
+function redact(text: string, token: string): string {
+  if (!token) return text;
+  const pattern = new RegExp(token.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"), "gi");
+  return text.replace(pattern, REDACTED);
 }
 
 /** OPS-COM's error codes are positive integers; 0 (or a sign) is no error code at all. */

@@ -132,7 +132,7 @@ describe("classify: without an ErrorCode, the status decides", () => {
   ])("a 2xx with %s is an unrecognised answer, parked", (_what, text) => {
     expect(classify(200, text)).toEqual({
       kind: "transient",
-      reason: "HTTP 200 answer OPS-COM did not write",
+      reason: expect.stringMatching(/^HTTP 200 answer OPS-COM did not write/),
       httpStatus: 200,
       unrecognised: true,
     });
@@ -160,10 +160,32 @@ describe("classify: a 4xx that OPS-COM did not write proves nothing, so it is pa
   ])("HTTP %d with %s", (status, _what, text) => {
     expect(classify(status, text)).toEqual({
       kind: "transient",
-      reason: `HTTP ${status} answer OPS-COM did not write`,
+      reason: expect.stringMatching(new RegExp(`^HTTP ${status} answer OPS-COM did not write`)),
       httpStatus: status,
       unrecognised: true,
     });
+  });
+
+  it.each([
+    [
+      "an HTML page by its title",
+      htmlPage("Attention Required! | Cloudflare"),
+      ': "Attention Required! | Cloudflare"',
+    ],
+    [
+      "a JSON body by its start",
+      JSON.stringify({ message: "Forbidden" }),
+      ': "{\\"message\\":\\"Forbidden\\"}"',
+    ],
+    [
+      "a multi-line page on one line",
+      "<title>\n  Down\r\n\tfor maintenance </title>",
+      ': "Down for maintenance"',
+    ],
+    ["a long body cut to 80 characters", "y".repeat(500), `: "${"y".repeat(80)}"`],
+    ["an empty body by nothing", "", ""],
+  ])("the reason names whose answer it was: %s", (_what, text, hint) => {
+    expect(classify(403, text)).toMatchObject({ reason: `HTTP 403 answer OPS-COM did not write${hint}` });
   });
 
   it("a 4xx carrying a success body is not a delete: OPS-COM answers success with a 2xx", () => {
