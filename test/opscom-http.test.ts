@@ -3,8 +3,8 @@
 import { randomBytes } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
-import { createOpscomHttpClient } from "../lambda/adapters/opscom-http";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { createOpscomHttpClient, IDLE_SOCKET_TIMEOUT_MS } from "../lambda/adapters/opscom-http";
 import type { OpscomOutcome } from "../lambda/ports";
 
 const CLIENT_CODE = "OC-TOMA";
@@ -147,5 +147,107 @@ describe("an OPS-COM answer that echoes the request's token", () => {
       unrecognised: true,
     });
     expect(leaksToken(outcome, token)).toBe(false);
+  });
+});
+
+describe("a kept-alive socket the peer or a NAT forgot", () => {
+  const success = (res: http.ServerResponse) => json(res, 200, { status: "success", reference_id: REF });
+  const request = { clientCode: CLIENT_CODE, token: newToken(), referenceId: REF };
+  // Lets the agent take the first exchange's socket back into its pool before the next request.
+  const pooled = () => new Promise((resolve) => setImmediate(resolve));
+
+  it("a reused socket reset before any answer byte is retried once, at once, on a fresh connection", async () => {
+    let resets = 0;
+    const server = await serve((req, res, { nthOnSocket }) => {
+      if (nthOnSocket === 1) return success(res);
+      resets += 1;
+      req.socket.resetAndDestroy();
+    });
+    const opscom = client(server);
+    expect(await opscom.deletePermit(request)).toEqual({ kind: "deleted", httpStatus: 200 });
+    await pooled();
+    expect(await opscom.deletePermit(request)).toEqual({ kind: "deleted", httpStatus: 200 });
+    expect({ resets, requests: server.requests, connections: server.connections }).toEqual({
+      resets: 1,
+      requests: 3,
+      connections: 2,
+    });
+  });
+
+  it("a fresh socket that is reset is transient, with no retry", async () => {
+    const server = await serve((req) => req.socket.resetAndDestroy());
+    const outcome = await client(server).deletePermit(request);
+    expect(outcome).toEqual({ kind: "transient", reason: "network error ECONNRESET" });
+    expect(server.requests).toBe(1);
+  });
+
+  it("a reused socket reset, then its fresh retry reset too, is transient after exactly one retry", async () => {
+    const server = await serve((req, res) =>
+      server.requests === 1 ? success(res) : req.socket.resetAndDestroy(),
+    );
+    const opscom = client(server);
+    await opscom.deletePermit(request);
+    await pooled();
+    const outcome = await opscom.deletePermit(request);
+    expect(outcome).toEqual({ kind: "transient", reason: "network error ECONNRESET" });
+    expect({ requests: server.requests, connections: server.connections }).toEqual({
+      requests: 3,
+      connections: 2,
+    });
+  });
+
+  it.each([
+    [
+      "part of a status line",
+      (req: http.IncomingMessage) => req.socket.write("HTTP/1.1 20", () => req.socket.destroy()),
+    ],
+    [
+      "headers and part of a body",
+      (req: http.IncomingMessage, res: http.ServerResponse) => {
+        res.writeHead(200, { "content-type": "application/json", "content-length": 100 });
+        res.write('{"status":"suc', () => req.socket.destroy());
+      },
+    ],
+  ])("a reused socket that fails after %s is not retried: OPS-COM may have acted", async (_what, fail) => {
+    const server = await serve((req, res, { nthOnSocket }) =>
+      nthOnSocket === 1 ? success(res) : fail(req, res),
+    );
+    const opscom = client(server);
+    await opscom.deletePermit(request);
+    await pooled();
+    expect(await opscom.deletePermit(request)).toMatchObject({ kind: "transient" });
+    expect({ requests: server.requests, connections: server.connections }).toEqual({
+      requests: 2,
+      connections: 1,
+    });
+  });
+
+  it("the fresh retry shares the attempt's deadline", async () => {
+    const server = await serve((req, res, { nthOnSocket }) => {
+      if (server.connections === 1) return nthOnSocket === 1 ? success(res) : req.socket.resetAndDestroy();
+      // The fresh connection never answers.
+    });
+    const opscom = client(server, 300);
+    await opscom.deletePermit(request);
+    await pooled();
+    const started = performance.now();
+    expect(await opscom.deletePermit(request)).toEqual({ kind: "transient", reason: "timeout after 300 ms" });
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(server.requests).toBe(3);
+  });
+
+  it("closes a socket left idle for the agent's idle timeout, which stays under NAT idle timeouts", async () => {
+    expect(IDLE_SOCKET_TIMEOUT_MS).toBeLessThan(350_000);
+    let closed = false;
+    const server = await serve((req, res) => {
+      req.socket.on("close", () => {
+        closed = true;
+      });
+      success(res);
+    });
+    const opscom = createOpscomHttpClient({ baseUrl: server.url, timeoutMs: 2000, idleSocketTimeoutMs: 100 });
+    clients.push(opscom);
+    await opscom.deletePermit(request);
+    await vi.waitFor(() => expect(closed).toBe(true), { timeout: 2000, interval: 20 });
   });
 });

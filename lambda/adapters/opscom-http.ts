@@ -12,10 +12,24 @@ const MESSAGE_CHARS = 300;
 const EXCERPT_CHARS = 80;
 const REDACTED = "[redacted]";
 
+/**
+ * How long a pooled socket may sit idle before the agent closes it. An AWS NAT gateway forgets
+ * an idle flow after 350 s, many firewalls and load balancers sooner (60 s is common), and a
+ * forgotten flow answers the next write with a reset; 30 s stays under all of those while
+ * still sparing a steady trickle of webhooks a TLS handshake each. A frozen Lambda cannot run
+ * this timer, so the reused-socket retry below covers what it misses.
+ */
+export const IDLE_SOCKET_TIMEOUT_MS = 30_000;
+
+/** What a write to a socket the peer no longer knows fails with; "socket hang up" is ECONNRESET. */
+const FORGOTTEN_SOCKET_CODES = new Set(["ECONNRESET", "EPIPE"]);
+
 export interface OpscomHttpOptions {
   readonly baseUrl: string;
   readonly timeoutMs: number;
   readonly maxSockets?: number;
+  /** @default IDLE_SOCKET_TIMEOUT_MS */
+  readonly idleSocketTimeoutMs?: number;
 }
 
 export function createOpscomHttpClient(options: OpscomHttpOptions): OpscomClient & { close(): void } {
@@ -26,6 +40,7 @@ export function createOpscomHttpClient(options: OpscomHttpOptions): OpscomClient
     keepAlive: true,
     maxSockets: options.maxSockets ?? 64,
     keepAliveMsecs: 1000,
+    timeout: options.idleSocketTimeoutMs ?? IDLE_SOCKET_TIMEOUT_MS,
   });
   const basePath = base.pathname.replace(/\/+$/, "");
 
@@ -33,49 +48,74 @@ export function createOpscomHttpClient(options: OpscomHttpOptions): OpscomClient
     const payload = JSON.stringify({ apiToken: request.token, referenceID: request.referenceId });
     return new Promise<OpscomOutcome>((resolve) => {
       let settled = false;
+      let current: http.ClientRequest | undefined;
       const finish = (outcome: OpscomOutcome) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         resolve(outcome);
       };
-      const req = transport.request(
-        {
-          agent,
-          protocol: base.protocol,
-          hostname: base.hostname,
-          port: base.port || undefined,
-          method: "POST",
-          path: `${basePath}/api/${encodeURIComponent(request.clientCode)}/v1/permits/delete`,
-          headers: {
-            "content-type": "application/json",
-            accept: "application/json",
-            "cache-control": "no-cache",
-            "content-length": Buffer.byteLength(payload),
-          },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on("data", (chunk: Buffer) => {
-            size += chunk.length;
-            if (size <= MAX_RESPONSE_BYTES) chunks.push(chunk);
-          });
-          res.on("end", () =>
-            finish(classify(res.statusCode ?? 0, Buffer.concat(chunks).toString("utf8"), request.token)),
-          );
-          res.on("error", () => finish({ kind: "transient", reason: "response aborted" }));
-        },
-      );
-      // A hard deadline for the whole exchange, not only socket inactivity.
+      // A hard deadline for the whole exchange, the fresh-connection retry included, not only
+      // socket inactivity.
       const timer = setTimeout(() => {
         finish({ kind: "transient", reason: `timeout after ${options.timeoutMs} ms` });
-        req.destroy();
+        current?.destroy();
       }, options.timeoutMs);
-      req.on("error", (error: NodeJS.ErrnoException) =>
-        finish({ kind: "transient", reason: `network error ${error.code ?? error.name}` }),
-      );
-      req.end(payload);
+
+      const send = (fresh: boolean) => {
+        const req = transport.request(
+          {
+            // `false` opens a one-off connection, so the retry cannot draw another stale socket.
+            agent: fresh ? false : agent,
+            protocol: base.protocol,
+            hostname: base.hostname,
+            port: base.port || undefined,
+            method: "POST",
+            path: `${basePath}/api/${encodeURIComponent(request.clientCode)}/v1/permits/delete`,
+            headers: {
+              "content-type": "application/json",
+              accept: "application/json",
+              "cache-control": "no-cache",
+              "content-length": Buffer.byteLength(payload),
+            },
+          },
+          (res) => {
+            const chunks: Buffer[] = [];
+            let size = 0;
+            res.on("data", (chunk: Buffer) => {
+              size += chunk.length;
+              if (size <= MAX_RESPONSE_BYTES) chunks.push(chunk);
+            });
+            res.on("end", () =>
+              finish(classify(res.statusCode ?? 0, Buffer.concat(chunks).toString("utf8"), request.token)),
+            );
+            res.on("error", () => finish({ kind: "transient", reason: "response aborted" }));
+          },
+        );
+        current = req;
+        // Bytes the socket had read before this request (earlier answers on a reused socket):
+        // any more by the time it fails means OPS-COM began to answer, and may have acted.
+        let socket: { readonly bytesRead: number } | undefined;
+        let bytesBefore = 0;
+        req.on("socket", (s) => {
+          socket = s;
+          bytesBefore = s.bytesRead;
+        });
+        req.on("error", (error: NodeJS.ErrnoException) => {
+          // A pooled socket the peer or a NAT forgot fails on its first write. Nothing of the
+          // answer arrived, so trying once more, at once, on a new connection is safe (a delete
+          // that did happen answers 9009) and saves the worker a whole backoff step.
+          const forgotten =
+            !fresh &&
+            req.reusedSocket &&
+            FORGOTTEN_SOCKET_CODES.has(error.code ?? "") &&
+            (socket?.bytesRead ?? bytesBefore) === bytesBefore;
+          if (forgotten && !settled) return send(true);
+          finish({ kind: "transient", reason: `network error ${error.code ?? error.name}` });
+        });
+        req.end(payload);
+      };
+      send(false);
     });
   }
 
