@@ -57,10 +57,13 @@ describe("classify: an ErrorCode decides, whatever the status", () => {
     expect(classify(429, errorBody(9033))).toMatchObject({ kind: "rejected", code: 9033 });
   });
 
-  it("an ErrorCode beats a success status field in the same body", () => {
-    expect(classify(200, JSON.stringify({ status: "success", ErrorCode: 9009 }))).toMatchObject({
-      kind: "not_found",
-    });
+  it.each([
+    ["an ErrorCode of 0", { ErrorCode: 0, ErrorMessage: "" }],
+    ["a string ErrorCode of 0", { ErrorCode: "0" }],
+    ["a 9009 beside it", { ErrorCode: 9009, ErrorMessage: "Record not found." }],
+    ["a rejection code beside it", { ErrorCode: 9033 }],
+  ])("a success body is a delete whatever else it carries: %s", (_what, extra) => {
+    expect(classify(200, successBody(extra))).toEqual({ kind: "deleted", httpStatus: 200 });
   });
 
   it.each([
@@ -77,6 +80,8 @@ describe("classify: an ErrorCode decides, whatever the status", () => {
     ["a string with spaces", " 9009 "],
     ["null", null],
     ["a boolean", true],
+    ["zero", 0],
+    ["negative", -9009],
   ])("ignores an ErrorCode that is %s and falls back to the status", (_what, code) => {
     expect(classify(503, errorBody(code))).toMatchObject({ kind: "transient", httpStatus: 503 });
   });
@@ -123,22 +128,76 @@ describe("classify: without an ErrorCode, the status decides", () => {
     ["a status other than success", successBody({ status: "pending" })],
     ["a non-string status", successBody({ status: true })],
     ["JSON null", "null"],
-  ])("a 2xx with %s is transient, not proof of a delete", (_what, text) => {
-    expect(classify(200, text)).toMatchObject({ kind: "transient", httpStatus: 200 });
+    ["an ErrorCode of 0 and no success", JSON.stringify({ ErrorCode: 0, ErrorMessage: "OK" })],
+  ])("a 2xx with %s is an unrecognised answer, parked", (_what, text) => {
+    expect(classify(200, text)).toEqual({
+      kind: "transient",
+      reason: expect.stringMatching(/^HTTP 200 answer OPS-COM did not write/),
+      httpStatus: 200,
+      unrecognised: true,
+    });
+  });
+});
+
+describe("classify: a 4xx that OPS-COM did not write proves nothing, so it is parked and counted", () => {
+  const htmlPage = (title: string) =>
+    `<!DOCTYPE html><html><head><title>${title}</title></head><body></body></html>`;
+
+  it.each([
+    [401, "a login wall", htmlPage("401 Authorization Required")],
+    [403, "a WAF challenge page", htmlPage("Attention Required! | Cloudflare")],
+    [403, "a WAF's JSON body", JSON.stringify({ message: "Forbidden", code: 403, requestId: "abc" })],
+    [403, "an API gateway's JSON body", JSON.stringify({ message: "Missing Authentication Token" })],
+    [404, "a wrong base URL path (nginx's page)", htmlPage("404 Not Found")],
+    [404, "a framework's JSON 404", JSON.stringify({ error: "Not Found", statusCode: 404 })],
+    [409, "a maintenance page", htmlPage("Down for maintenance")],
+    [425, "an early-data refusal", ""],
+    [400, "a load balancer's page", htmlPage("400 Bad Request")],
+    [422, "a JSON body with a lower-case errorCode", JSON.stringify({ errorCode: 9033 })],
+    [404, "a body whose status says error", JSON.stringify({ status: "error", message: "no route" })],
+    [410, "an empty body", ""],
+    [301, "a redirect to another host", htmlPage("301 Moved Permanently")],
+  ])("HTTP %d with %s", (status, _what, text) => {
+    expect(classify(status, text)).toEqual({
+      kind: "transient",
+      reason: expect.stringMatching(new RegExp(`^HTTP ${status} answer OPS-COM did not write`)),
+      httpStatus: status,
+      unrecognised: true,
+    });
   });
 
-  it.each([400, 401, 403, 404, 409, 422, 301])(
-    "HTTP %d without a code is a permanent rejection",
+  it.each([
+    [
+      "an HTML page by its title",
+      htmlPage("Attention Required! | Cloudflare"),
+      ': "Attention Required! | Cloudflare"',
+    ],
+    [
+      "a JSON body by its start",
+      JSON.stringify({ message: "Forbidden" }),
+      ': "{\\"message\\":\\"Forbidden\\"}"',
+    ],
+    [
+      "a multi-line page on one line",
+      "<title>\n  Down\r\n\tfor maintenance </title>",
+      ': "Down for maintenance"',
+    ],
+    ["a long body cut to 80 characters", "y".repeat(500), `: "${"y".repeat(80)}"`],
+    ["an empty body by nothing", "", ""],
+  ])("the reason names whose answer it was: %s", (_what, text, hint) => {
+    expect(classify(403, text)).toMatchObject({ reason: `HTTP 403 answer OPS-COM did not write${hint}` });
+  });
+
+  it("a 4xx carrying a success body is not a delete: OPS-COM answers success with a 2xx", () => {
+    expect(classify(404, successBody())).toMatchObject({ kind: "transient", unrecognised: true });
+  });
+
+  it.each([429, 408, 500, 503])(
+    "HTTP %d with an HTML page stays plain transient, not unrecognised",
     (status) => {
-      expect(classify(status, "")).toEqual({
-        kind: "rejected",
-        message: `HTTP ${status} without an OPS-COM error code`,
-        httpStatus: status,
-      });
+      const outcome = classify(status, htmlPage("Service Unavailable"));
+      expect(outcome).toEqual({ kind: "transient", reason: `HTTP ${status}`, httpStatus: status });
+      expect(outcome).not.toHaveProperty("unrecognised");
     },
   );
-
-  it("a rejection without a code carries no code field", () => {
-    expect(classify(400, "")).not.toHaveProperty("code");
-  });
 });
