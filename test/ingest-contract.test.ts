@@ -1,6 +1,8 @@
 // Every row of the vendor contract (DESIGN.md), answered by the real ingest handler over real
 // HTTP to the OPS-COM sandbox, with secrets read by the real Secrets Manager SDK client from
 // the local AWS endpoint.
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import type { APIGatewayProxyResult } from "aws-lambda";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { MemoryLedger, type MemoryQueue } from "../lambda/adapters/memory";
@@ -164,6 +166,29 @@ describe("the vendor contract", () => {
     },
     15_000,
   );
+
+  it("answers 202 queued, not 422, when a wrong base URL meets a 404 page OPS-COM did not write, and counts it", async () => {
+    const page = createServer((_req, res) => {
+      res.writeHead(404, { "content-type": "text/html" }).end("<html><title>Not Found</title></html>");
+    });
+    await new Promise<void>((resolve) => page.listen(0, "127.0.0.1", resolve));
+    try {
+      relay.close();
+      relay = buildRelay(world, {
+        env: { OPSCOM_BASE_URL: `http://127.0.0.1:${(page.address() as AddressInfo).port}/wrong-prefix` },
+      });
+      const ref = world.sandbox.createPermit();
+      const answer = await send(ref, { id: "msg_wrong_base" });
+      expect(answer.status).toBe(202);
+      expect(answer.body).toMatchObject({ status: "queued", referenceID: ref });
+      expect((relay.telemetry as RecordingTelemetry).metrics.OpscomUnrecognised).toBe(1);
+      expect(await relay.ledger.get({ vendorId: "acme", webhookId: "msg_wrong_base" })).toMatchObject({
+        state: "queued",
+      });
+    } finally {
+      page.close();
+    }
+  });
 
   it("answers 202 queued when OPS-COM keeps refusing the token after one refetch", async () => {
     const ref = world.sandbox.createPermit();
