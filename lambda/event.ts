@@ -1,15 +1,22 @@
-// Turns a verified body into what the relay acts on: a delete of one reference ID, an
-// event type it ignores, or a precise complaint about which field is wrong.
+// Turns a verified body into what the relay acts on: a delete of one reference ID, a
+// connectivity check, an event type it ignores, or a precise complaint about which field is wrong.
 import type { EventMapping } from "./vendors";
 
 export type ParsedEvent =
   | { readonly kind: "delete"; readonly referenceId: string; readonly type?: string }
+  | { readonly kind: "ping" }
   | { readonly kind: "ignored"; readonly type: string }
   | { readonly kind: "invalid"; readonly field: string; readonly reason: string };
 
 /** OPS-COM's own names for the reference ID. */
 export const REFERENCE_ALIASES = ["referenceID", "referenceid", "reference_id"] as const;
 export const REFERENCE_ID_PATTERN = /^[A-Za-z0-9-]{1,50}$/;
+/**
+ * The event type of a connectivity check. A body is a ping when its top-level `type` is this,
+ * whatever the vendor's mapping (so `typePointer: null` vendors and the smoke test need no
+ * vendor-specific body), or when the type at the vendor's `typePointer` is.
+ */
+export const PING_TYPE = "relay.ping";
 
 export function parseEvent(rawBody: Buffer, mapping: EventMapping): ParsedEvent {
   let body: unknown;
@@ -21,6 +28,7 @@ export function parseEvent(rawBody: Buffer, mapping: EventMapping): ParsedEvent 
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     return { kind: "invalid", field: "body", reason: "the body must be a JSON object" };
   }
+  if ((body as Record<string, unknown>).type === PING_TYPE) return { kind: "ping" };
   let type: string | undefined;
   if (mapping.typePointer !== null) {
     const value = resolvePointer(body, mapping.typePointer);
@@ -32,6 +40,7 @@ export function parseEvent(rawBody: Buffer, mapping: EventMapping): ParsedEvent 
       };
     }
     type = value;
+    if (type === PING_TYPE) return { kind: "ping" };
     if (!mapping.deleteTypes.includes(type)) return { kind: "ignored", type };
   }
   const { value, field } = findReference(body as Record<string, unknown>, mapping.referenceIdPointer);

@@ -65,6 +65,7 @@ export type AnswerStatus =
   | "deleted"
   | "not_found"
   | "ignored"
+  | "pong"
   | "in_progress"
   | "queued"
   | "unauthorized"
@@ -82,6 +83,9 @@ export interface Answer {
   readonly status: AnswerStatus;
   readonly webhookId?: string;
   readonly referenceID?: string;
+  /** `pong` only: who the relay took the sender for, and which relay answered. */
+  readonly vendorId?: string;
+  readonly version?: string;
   readonly duplicate?: true;
   readonly field?: string;
   readonly reason?: string;

@@ -4,6 +4,7 @@
 // tests pass in-memory or local-server versions and production passes the AWS ones.
 import { createHash, randomUUID } from "node:crypto";
 import type { APIGatewayProxyResult } from "aws-lambda";
+import { version as RELAY_VERSION } from "../package.json";
 import { type DeliveryDeps, deliver, errorName, routeFor } from "./delivery";
 import { parseEvent } from "./event";
 import { type IngestEvent, isJsonContentType, normalizeEvent, type Reply, toResult } from "./http";
@@ -121,8 +122,10 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
     }
 
     // The token is needed only after the signature checks out, but reading it alongside the
-    // signing secret saves a cold start one Secrets Manager round trip.
-    tokens.warm(routeFor(vendor, config).tokenSecretId);
+    // signing secret saves a cold start one Secrets Manager round trip. The body is parsed this
+    // early only to spare a ping that read; nothing acts on it before the signature checks out.
+    const parsed = parseEvent(request.rawBody, vendor.event);
+    if (parsed.kind !== "ping") tokens.warm(routeFor(vendor, config).tokenSecretId);
     let secrets: PreparedSecrets | undefined;
     try {
       secrets = await vendorSecrets(vendor, false);
@@ -166,7 +169,16 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
       );
     }
 
-    const parsed = parseEvent(request.rawBody, vendor.event);
+    if (parsed.kind === "ping") {
+      // Admission passed: answer before the ledger, the token and OPS-COM, which a ping must not touch.
+      return {
+        reply: {
+          statusCode: 200,
+          answer: { status: "pong", vendorId: vendor.id, version: RELAY_VERSION, webhookId },
+        },
+        log: { vendorId: vendor.id, webhookId, outcome: "pong" },
+      };
+    }
     if (parsed.kind === "invalid") {
       return refused(
         400,

@@ -4,12 +4,21 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { APIGatewayProxyResult } from "aws-lambda";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { MemoryLedger, type MemoryQueue } from "../lambda/adapters/memory";
+import type { Ledger } from "../lambda/ports";
 import type { RecordingTelemetry } from "../lambda/telemetry";
 import { canonicalEvent, signWebhook } from "../local/vendor-kit";
+import { version } from "../package.json";
 import { functionUrlEvent, httpApiEvent, type RequestSpec, restEvent } from "./support/events";
-import { buildRelay, type RelayUnderTest, startWorld, type TestWorld, VENDOR_PREFIX } from "./support/relay";
+import {
+  buildRelay,
+  type RelayUnderTest,
+  startWorld,
+  type TestWorld,
+  TOKEN_SECRET,
+  VENDOR_PREFIX,
+} from "./support/relay";
 
 let world: TestWorld;
 let relay: RelayUnderTest;
@@ -503,13 +512,137 @@ describe("a lapsed claim", () => {
       leaseMs: 60_000,
       expiresAt: Math.floor(relay.clock.now() / 1000) + 86_400,
     });
+    const tokenReads = world.aws.getSecretValueCalls(TOKEN_SECRET);
     const answer = await send(refB, { id: "msg_lapsed" });
     expect(answer.status).toBe(422);
+    // The token read started alongside the signature check lands after the answer; let it land
+    // here rather than in a later test that counts token reads.
+    await vi.waitFor(() => expect(world.aws.getSecretValueCalls(TOKEN_SECRET)).toBeGreaterThan(tokenReads));
     expect(answer.body).toMatchObject({ status: "rejected" });
     expect(world.sandbox.hasPermit(refB)).toBe(true);
     expect(await ledger.get({ vendorId: "acme", webhookId: "msg_lapsed" })).toMatchObject({
       referenceId: refA,
     });
+  });
+});
+
+describe("relay.ping", () => {
+  /** A ledger that counts every call that could write, so a test can prove none was made. */
+  function countingLedger(): { ledger: Ledger; writes: () => number } {
+    const memory = new MemoryLedger();
+    let writes = 0;
+    const counted =
+      <A extends unknown[], R>(write: (...args: A) => R) =>
+      (...args: A): R => {
+        writes += 1;
+        return write(...args);
+      };
+    return {
+      writes: () => writes,
+      ledger: {
+        claim: counted((r) => memory.claim(r)),
+        transition: counted((k, e, p) => memory.transition(k, e, p)),
+        release: counted((k, c) => memory.release(k, c)),
+        get: (k) => memory.get(k),
+        byReference: (r) => memory.byReference(r),
+      },
+    };
+  }
+
+  /** Everything a ping must leave alone: the token secret, the ledger and OPS-COM. */
+  function untouched(writes: () => number) {
+    const stats = () => {
+      const { deleteRequests, pushRequests, connections } = world.sandbox.stats();
+      return {
+        tokenReads: world.aws.getSecretValueCalls(TOKEN_SECRET),
+        ledgerWrites: writes(),
+        opscom: { deleteRequests, pushRequests, connections },
+      };
+    };
+    const before = stats();
+    return () => expect(stats()).toEqual(before);
+  }
+
+  const VENDORS = [
+    { id: "acme" },
+    { id: "fenced", allowedSourceCidrs: ["203.0.113.0/24"] },
+    { id: "untyped", event: { typePointer: null } },
+  ];
+
+  it("answers 200 pong with the vendor, the relay's version and the webhook id; no token, ledger or OPS-COM", async () => {
+    const counting = countingLedger();
+    relay.close();
+    relay = buildRelay(world, { vendors: VENDORS, ledger: counting.ledger });
+    const check = untouched(counting.writes);
+    const answer = await send("x", { id: "msg_ping", body: JSON.stringify({ type: "relay.ping" }) });
+    expect(answer.status).toBe(200);
+    expect(answer.body).toEqual({ status: "pong", vendorId: "acme", version, webhookId: "msg_ping" });
+    check();
+    // The same relay still reads the token, claims and calls OPS-COM for a delete.
+    const ref = world.sandbox.createPermit();
+    expect((await send(ref)).body.status).toBe("deleted");
+    expect(counting.writes()).toBeGreaterThan(0);
+    expect(world.aws.getSecretValueCalls(TOKEN_SECRET)).toBeGreaterThan(0);
+  });
+
+  it("answers a ping from a vendor whose events have no type field by the top-level type", async () => {
+    relay.close();
+    relay = buildRelay(world, { vendors: VENDORS });
+    world.aws.putSecret(
+      `${VENDOR_PREFIX}untyped`,
+      JSON.stringify({ signingSecrets: [world.vendorSecrets.acme] }),
+    );
+    const w = signed("x", { body: JSON.stringify({ type: "relay.ping", data: {} }) });
+    const answer = await post({ vendorId: "untyped", headers: w.headers, body: w.body });
+    expect(answer.body).toMatchObject({ status: "pong", vendorId: "untyped" });
+  });
+
+  it("goes through the whole admission path first", async () => {
+    relay.close();
+    relay = buildRelay(world, { vendors: VENDORS });
+    const ping = JSON.stringify({ type: "relay.ping" });
+    const unsigned = await post({ headers: { "content-type": "application/json" }, body: ping });
+    const stale = await send("x", { body: ping, timestamp: Math.floor(Date.now() / 1000) - 3600 });
+    const w = signed("x", { vendor: "fenced", body: ping });
+    const outside = await post({
+      vendorId: "fenced",
+      headers: w.headers,
+      body: w.body,
+      sourceIp: "198.51.100.1",
+    });
+    const textPlain = await post({ headers: { ...w.headers, "content-type": "text/plain" }, body: w.body });
+    const big = await send("x", { body: JSON.stringify({ type: "relay.ping", pad: "x".repeat(70_000) }) });
+    const badId = await send("x", { body: ping, id: "id with spaces" });
+    expect([unsigned, stale, outside, textPlain, big, badId].map((a) => [a.status, a.body.status])).toEqual([
+      [401, "unauthorized"],
+      [401, "unauthorized"],
+      [403, "forbidden"],
+      [415, "unsupported_media_type"],
+      [413, "too_large"],
+      [400, "invalid"],
+    ]);
+  });
+
+  it("reads no token for a ping that fails its signature either", async () => {
+    const check = untouched(() => 0);
+    const w = signWebhook({
+      body: JSON.stringify({ type: "relay.ping" }),
+      secret: "whsec_d3JvbmctYnV0LXdlbGwtZm9ybWVk",
+    });
+    const answer = await post({ headers: w.headers, body: w.body });
+    expect(answer.status).toBe(401);
+    check();
+  });
+
+  it("logs the ping as one line with outcome pong and nothing from the request's headers", async () => {
+    await send("x", { id: "msg_ping_log", body: JSON.stringify({ type: "relay.ping" }) });
+    expect((relay.telemetry as RecordingTelemetry).lines).toEqual([
+      {
+        level: "INFO",
+        message: "webhook handled",
+        fields: { vendorId: "acme", webhookId: "msg_ping_log", outcome: "pong", httpStatus: 200 },
+      },
+    ]);
   });
 });
 

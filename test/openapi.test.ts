@@ -91,8 +91,9 @@ describe("the document", () => {
     }
     expect(contract.requestBodyErrors({ type: "permit.deleted", data: {} })).not.toEqual([]);
     expect(contract.requestBodyErrors({ data: { referenceID: "abc" } })).not.toEqual([]);
-    // Not a delete: no reference ID needed (answered 200 ignored).
+    // Not a delete: no reference ID needed (answered 200 ignored, or pong for a ping).
     expect(contract.requestBodyErrors({ type: "permit.created" })).toEqual([]);
+    expect(contract.requestBodyErrors({ type: "relay.ping" })).toEqual([]);
   });
 
   it("documents exactly the fields of the Answer type, no more and no fewer", () => {
@@ -101,6 +102,8 @@ describe("the document", () => {
       status: true,
       webhookId: true,
       referenceID: true,
+      vendorId: true,
+      version: true,
       duplicate: true,
       field: true,
       reason: true,
@@ -127,6 +130,7 @@ describe("the document", () => {
       deleted: true,
       not_found: true,
       ignored: true,
+      pong: true,
       in_progress: true,
       queued: true,
       unauthorized: true,
@@ -306,6 +310,10 @@ const scenarios: Record<string, Scenario> = {
   "an event type that is not a delete": {
     expect: { response: "200", variant: "Ignored", status: "ignored" },
     run: () => send("x", { body: JSON.stringify({ type: "permit.created", data: { referenceID: "abc" } }) }),
+  },
+  "a signed relay.ping": {
+    expect: { response: "200", variant: "Pong", status: "pong" },
+    run: () => send("x", { body: JSON.stringify({ type: "relay.ping" }) }),
   },
   "OPS-COM answering 503 twice": {
     expect: { response: "202", variant: "Queued", status: "queued" },

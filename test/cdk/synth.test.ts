@@ -14,6 +14,7 @@ import { PermitRelayStack } from "../../lib/permit-relay-stack";
 import { startAwsEndpoint } from "../../local/aws-endpoint";
 import { startOpscomSandbox } from "../../local/opscom-sandbox";
 import { canonicalEvent, generateSigningSecret, signWebhook } from "../../local/vendor-kit";
+import { version } from "../../package.json";
 import { createLedgerTable, startDynalite, useLocalAws } from "../support/dynalite";
 import { restEvent } from "../support/events";
 import { testApp } from "./support";
@@ -115,7 +116,7 @@ describe("cdk synth with no context", () => {
     expect(out).toBe("function");
   });
 
-  it("the deployable ingest bundle, run by plain node, deletes a permit on the local sandbox", async () => {
+  it("the deployable ingest bundle, run by plain node, deletes a permit on the local sandbox and answers a ping with package.json's version", async () => {
     const dynamo = await startDynalite();
     const aws = await startAwsEndpoint();
     const token = "BUNDLE-TOKEN-0123456789";
@@ -138,11 +139,14 @@ describe("cdk synth with no context", () => {
         body: webhook.body,
         base64: true,
       });
+      const ping = signWebhook({ body: JSON.stringify({ type: "relay.ping" }), secret });
+      const pingEvent = restEvent({ vendorId: "demo-vendor", headers: ping.headers, body: ping.body });
       for (const file of ["index.js", "index.js.map"]) {
         fs.copyFileSync(path.join(assetDir(/verifies vendor webhooks/), file), path.join(dir, file));
       }
-      const script = `require("./index.js").handler(JSON.parse(process.env.EVENT)).then((r) => {
-        process.stdout.write("RESULT " + JSON.stringify(r) + "\\n"); process.exit(0); });`;
+      const script = `(async () => { for (const event of JSON.parse(process.env.EVENTS)) {
+        const r = await require("./index.js").handler(event);
+        process.stdout.write("RESULT " + JSON.stringify(r) + "\\n"); } process.exit(0); })();`;
       // The servers live in this process, so the child must run asynchronously.
       const stdout = await new Promise<string>((resolve, reject) =>
         execFile(
@@ -166,7 +170,7 @@ describe("cdk synth with no context", () => {
               LEDGER_TABLE_NAME: "bundle-ledger",
               RETRY_QUEUE_URL: queueUrl,
               NODE_OPTIONS: "--enable-source-maps",
-              EVENT: JSON.stringify(event),
+              EVENTS: JSON.stringify([event, pingEvent]),
             },
             encoding: "utf8",
             timeout: 30_000,
@@ -174,8 +178,10 @@ describe("cdk synth with no context", () => {
           (error, out) => (error ? reject(error) : resolve(out)),
         ),
       );
-      const line = stdout.split("\n").find((l) => l.startsWith("RESULT ")) ?? "";
-      const result = JSON.parse(line.slice("RESULT ".length));
+      const [result, pong] = stdout
+        .split("\n")
+        .filter((l) => l.startsWith("RESULT "))
+        .map((l) => JSON.parse(l.slice("RESULT ".length)));
       expect(result.statusCode).toBe(200);
       expect(JSON.parse(result.body)).toEqual({
         status: "deleted",
@@ -183,6 +189,12 @@ describe("cdk synth with no context", () => {
         referenceID: ref,
       });
       expect(sandbox.stats().deletesByReference[ref]).toBe(1);
+      expect(JSON.parse(pong.body)).toEqual({
+        status: "pong",
+        vendorId: "demo-vendor",
+        version,
+        webhookId: ping.webhookId,
+      });
       // The structured delivery line came out of the bundle too, without the token.
       expect(stdout).toContain('"message":"webhook handled"');
       expect(stdout).not.toContain(token);

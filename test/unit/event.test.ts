@@ -168,6 +168,48 @@ describe("parseEvent: event types", () => {
   });
 });
 
+describe("parseEvent: relay.ping, the connectivity check", () => {
+  it.each<[string, Partial<EventMapping>, unknown]>([
+    ["the canonical mapping", {}, { type: "relay.ping" }],
+    [
+      "a vendor whose events have no type field (typePointer: null)",
+      { typePointer: null },
+      { type: "relay.ping" },
+    ],
+    [
+      "a vendor whose type lives elsewhere, by the top-level type",
+      { typePointer: "/meta/event" },
+      { type: "relay.ping" },
+    ],
+    [
+      "a vendor whose type lives elsewhere, by its own pointer",
+      { typePointer: "/meta/event" },
+      { meta: { event: "relay.ping" } },
+    ],
+    [
+      "a vendor that lists relay.ping among its delete types",
+      { deleteTypes: ["relay.ping"] },
+      { type: "relay.ping" },
+    ],
+  ])("is a ping for %s, without a reference ID", (_, overrides, body) => {
+    expect(parseEvent(json(body), mapping(overrides))).toEqual({ kind: "ping" });
+  });
+
+  it("is not a ping when relay.ping is only a nested value the vendor's pointer does not name", () => {
+    expect(
+      parseEvent(json({ type: "permit.deleted", data: { referenceID: REF, type: "relay.ping" } }), mapping()),
+    ).toEqual({
+      kind: "delete",
+      referenceId: REF,
+      type: "permit.deleted",
+    });
+  });
+
+  it("still refuses a body that is not a JSON object", () => {
+    expect(parseEvent(json(["relay.ping"]), mapping())).toMatchObject({ kind: "invalid", field: "body" });
+  });
+});
+
 describe("parseEvent: every invalid field", () => {
   it.each<[string, Buffer, EventMapping, string]>([
     ["a body that is not JSON", Buffer.from("{not json"), mapping(), "body"],
