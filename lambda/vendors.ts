@@ -20,7 +20,10 @@ export interface HmacScheme {
   readonly prefix: string;
   /** When set, the header's Unix-seconds timestamp must be within the tolerance. */
   readonly timestampHeader?: string;
-  /** When set, the idempotency key; otherwise the SHA-256 of the body. */
+  /**
+   * The sender's event id. It is the idempotency key only when `signedContent` covers `{id}`;
+   * otherwise the SHA-256 of the body is, and the header is kept for logs.
+   */
   readonly idHeader?: string;
   /** Template over `{id}`, `{timestamp}` and `{body}`. */
   readonly signedContent: string;
@@ -153,6 +156,14 @@ function parseSignature(value: unknown, fail: Fail): SignatureScheme {
   }
   if ((signedContent as string).includes("{timestamp}") && !timestampHeader) {
     fail("signature.signedContent", "uses {timestamp} but signature.timestampHeader is not set");
+  }
+  // A timestamp outside the signature can be refreshed on a captured request, so checking it
+  // would promise a replay window it does not give.
+  if (timestampHeader && !(signedContent as string).includes("{timestamp}")) {
+    fail(
+      "signature.timestampHeader",
+      'is not signed: add {timestamp} to signature.signedContent (e.g. "{timestamp}.{body}")',
+    );
   }
   return {
     scheme: "hmac",
