@@ -965,9 +965,43 @@ describe("props validation", () => {
       "PermitDeleteRelay: retryWorkerTimeout must be whole seconds from 1 to 900; got 16 minutes",
     ],
     [
-      "a claim lease shorter than the ingest timeout",
+      "a claim lease no longer than the ingest timeout",
       { claimLease: Duration.seconds(15) },
-      "PermitDeleteRelay: claimLease (15 seconds) must be longer than ingestTimeout (15 seconds)",
+      "PermitDeleteRelay: claimLease 15 s must be longer than ingestTimeout 15 s, or a live claim could be taken over",
+    ],
+    [
+      "a claim lease a live inline delivery can outlast",
+      { ingestTimeout: Duration.seconds(11), claimLease: Duration.seconds(12) },
+      "PermitDeleteRelay: claimLease 12 is not longer than the worst-case inline delivery, 15 s (two forwardTimeout " +
+        "attempts of 5000 ms plus the AWS calls around them): a live claim could be taken over; at least 16",
+    ],
+    [
+      "retries that outlast the retry queue's retention",
+      { retryMaxAttempts: 40, ledgerTtlDays: 3650 },
+      "PermitDeleteRelay: retryMaxAttempts 40 makes the last attempt end up to 17.6 days after the webhook is " +
+        "parked, past the retry queue's 14-day retention: the message would expire before reaching the dead-letter " +
+        "queue; at most 18",
+    ],
+    [
+      "retries that leave under a week to redrive",
+      { retryMaxAttempts: 19 },
+      "PermitDeleteRelay: retryMaxAttempts 19 makes the last attempt end up to 7.3 days after the webhook is " +
+        "parked, leaving 6.7 of the dead-letter queue's 14 days (counted from the parking) to redrive it; 7 are " +
+        "kept: at most 18",
+    ],
+    [
+      "a ledger TTL shorter than the retry schedule and its redrive window",
+      { ledgerTtlDays: 1 },
+      "PermitDeleteRelay: ledgerTtlDays 1 lets a ledger record expire while its delivery may still be attempted " +
+        "(a dead-lettered delivery may be redriven up to 14 days after it was parked, then retried for up to 1.4 " +
+        "days): at least 17",
+    ],
+    [
+      "a ledger TTL too short for the most retries",
+      { retryMaxAttempts: 18, ledgerTtlDays: 21 },
+      "PermitDeleteRelay: ledgerTtlDays 21 lets a ledger record expire while its delivery may still be attempted " +
+        "(a dead-lettered delivery may be redriven up to 14 days after it was parked, then retried for up to 6.8 " +
+        "days): at least 22",
     ],
     [
       "a fractional secret cache TTL",
