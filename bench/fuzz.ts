@@ -79,7 +79,7 @@ const SOURCES: readonly (readonly [string, boolean])[] = [
   ["2001:db8::1", true],
   ["2001:db8:ffff:ffff::1", true],
   ["2001:db9::1", false],
-  ["::ffff:203.0.113.9", true],
+  ["::ffff:203.0.113.9", false],
   ["::ffff:198.51.100.9", false],
   ["", false],
   ["not-an-ip", false],

@@ -1,7 +1,16 @@
 // Runtime configuration, read and validated once at start-up (DESIGN.md, "Runtime configuration").
 // A missing or malformed value throws a ConfigError that names the variable, so a bad deploy
 // fails at init with a readable message instead of at the first webhook.
+import { type SettingNames, settingsContradiction } from "./settings";
 import { CLIENT_CODE_PATTERN, parseVendors, type VendorConfig, VendorConfigError } from "./vendors";
+
+const SETTING_NAMES: SettingNames = {
+  retryMaxAttempts: "RETRY_MAX_ATTEMPTS",
+  ledgerTtlDays: "LEDGER_TTL_DAYS",
+  claimLeaseSeconds: "CLAIM_LEASE_SECONDS",
+  forwardTimeoutMs: "FORWARD_TIMEOUT_MS",
+  ingestTimeoutSeconds: "the ingest function's timeout",
+};
 
 export interface RelayConfig {
   readonly opscomBaseUrl: string;
@@ -57,6 +66,15 @@ export function loadConfig(env: Env): RelayConfig {
   if (retryQueueUrl !== undefined && !/^https?:\/\//.test(retryQueueUrl)) {
     throw new ConfigError(`RETRY_QUEUE_URL must be an SQS queue URL, got ${JSON.stringify(retryQueueUrl)}`);
   }
+  const forwardTimeoutMs = integer(env, "FORWARD_TIMEOUT_MS", 5000, 100, 25_000);
+  const ledgerTtlDays = integer(env, "LEDGER_TTL_DAYS", 30, 1, 3650);
+  const retryMaxAttempts = integer(env, "RETRY_MAX_ATTEMPTS", 7, 1, 1000);
+  const claimLeaseSeconds = integer(env, "CLAIM_LEASE_SECONDS", 60, 5, 3600);
+  const contradiction = settingsContradiction(
+    { retryMaxAttempts, ledgerTtlDays, claimLeaseSeconds, forwardTimeoutMs },
+    SETTING_NAMES,
+  );
+  if (contradiction !== undefined) throw new ConfigError(contradiction);
   return {
     opscomBaseUrl: baseUrl.replace(/\/+$/, ""),
     opscomClientCode: clientCode,
@@ -67,11 +85,11 @@ export function loadConfig(env: Env): RelayConfig {
     ...(retryQueueUrl ? { retryQueueUrl } : {}),
     secretCacheTtlMs: integer(env, "SECRET_CACHE_TTL_SECONDS", 300, 0, 86_400) * 1000,
     signatureToleranceSeconds: integer(env, "SIGNATURE_TOLERANCE_SECONDS", 300, 1, 86_400),
-    forwardTimeoutMs: integer(env, "FORWARD_TIMEOUT_MS", 5000, 100, 25_000),
+    forwardTimeoutMs,
     maxBodyBytes: integer(env, "MAX_BODY_BYTES", 65_536, 256, 6_000_000),
-    ledgerTtlDays: integer(env, "LEDGER_TTL_DAYS", 30, 1, 3650),
-    retryMaxAttempts: integer(env, "RETRY_MAX_ATTEMPTS", 7, 1, 1000),
-    claimLeaseSeconds: integer(env, "CLAIM_LEASE_SECONDS", 60, 5, 3600),
+    ledgerTtlDays,
+    retryMaxAttempts,
+    claimLeaseSeconds,
   };
 }
 

@@ -205,7 +205,9 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
 
     const referenceId = parsed.referenceId;
     const key: LedgerKey = { vendorId: vendor.id, webhookId };
-    const log = { vendorId: vendor.id, webhookId, referenceId };
+    // Unsigned, so logged only in the shape a webhook id may take.
+    const sender = WEBHOOK_ID_PATTERN.test(verified.senderId ?? "") ? { senderId: verified.senderId } : {};
+    const log = { vendorId: vendor.id, webhookId, ...sender, referenceId };
     const now = clock.now();
     const claimId = randomUUID();
     const bodyHash = createHash("sha256").update(request.rawBody).digest("hex");

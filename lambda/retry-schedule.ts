@@ -4,7 +4,14 @@
 
 /** Delay before attempt k+1 after queue attempt k failed (index 0: before the first queued attempt). */
 export const RETRY_SCHEDULE_SECONDS = [5, 300, 1800, 7200, 18_000, 36_000, 36_000] as const;
-const SQS_MAX_VISIBILITY_SECONDS = 43_200;
+/** Lambda's longest function timeout: no attempt's processing can take longer. */
+export const LAMBDA_MAX_TIMEOUT_SECONDS = 900;
+/**
+ * SQS refuses a visibility change that reaches 12 hours from the message's receive, and the
+ * new timeout starts only when the attempt's processing is done. So a delay stays under 12 h
+ * by Lambda's longest timeout and as much again for margin (a jittered 10 h can be exactly 12 h).
+ */
+const MAX_RETRY_DELAY_SECONDS = 43_200 - 2 * LAMBDA_MAX_TIMEOUT_SECONDS;
 const SQS_MAX_DELAY_SECONDS = 900;
 
 function jitter(seconds: number, random: () => number): number {
@@ -18,5 +25,5 @@ export function initialRetryDelaySeconds(random: () => number): number {
 /** `receiveCount` is SQS's ApproximateReceiveCount of the attempt that just failed (1-based). */
 export function nextRetryDelaySeconds(receiveCount: number, random: () => number): number {
   const index = Math.min(Math.max(receiveCount, 1), RETRY_SCHEDULE_SECONDS.length - 1);
-  return Math.min(SQS_MAX_VISIBILITY_SECONDS, jitter(RETRY_SCHEDULE_SECONDS[index] as number, random));
+  return Math.min(MAX_RETRY_DELAY_SECONDS, jitter(RETRY_SCHEDULE_SECONDS[index] as number, random));
 }

@@ -16,7 +16,13 @@ export type Headers = Readonly<Record<string, string | undefined>>;
 export type VerifyFailure = "missing_header" | "bad_timestamp" | "stale" | "future" | "no_match";
 
 export type VerifyResult =
-  | { readonly ok: true; readonly webhookId: string; readonly secretIndex: number }
+  | {
+      readonly ok: true;
+      readonly webhookId: string;
+      readonly secretIndex: number;
+      /** The `hmac` id header's value when the signature does not cover it (for logs only). */
+      readonly senderId?: string;
+    }
   | {
       readonly ok: false;
       readonly reason: VerifyFailure;
@@ -133,11 +139,15 @@ function verifyHmac(input: VerifyInput, scheme: HmacScheme): VerifyResult {
   const { headers, rawBody } = input;
   const header = headers[scheme.header];
   if (!header) return { ok: false, reason: "missing_header", detail: `header ${scheme.header} is missing` };
-  const webhookId = scheme.idHeader
-    ? headers[scheme.idHeader]
-    : createHash("sha256").update(rawBody).digest("hex");
-  if (!webhookId)
+  const headerId = scheme.idHeader ? headers[scheme.idHeader] : undefined;
+  if (scheme.idHeader && !headerId)
     return { ok: false, reason: "missing_header", detail: `header ${scheme.idHeader} is missing` };
+  // An id outside the signature can be swapped for a fresh one on a captured request, which
+  // would make a replay look like a new webhook: only a signed id keys idempotency, otherwise
+  // the signed body does.
+  const idSigned = scheme.signedContent.includes("{id}");
+  const webhookId = idSigned ? (headerId as string) : createHash("sha256").update(rawBody).digest("hex");
+  const senderId = !idSigned && headerId !== undefined ? { senderId: headerId } : {};
   let timestamp = "";
   if (scheme.timestampHeader) {
     const value = headers[scheme.timestampHeader];
@@ -151,13 +161,13 @@ function verifyHmac(input: VerifyInput, scheme: HmacScheme): VerifyResult {
   const hasPrefix = trimmed.slice(0, scheme.prefix.length).toLowerCase() === scheme.prefix.toLowerCase();
   const text = hasPrefix ? trimmed.slice(scheme.prefix.length) : "";
   const offered = decode(text, scheme.encoding);
-  const content = signedContent(scheme.signedContent, webhookId, timestamp, rawBody);
+  const content = signedContent(scheme.signedContent, headerId ?? "", timestamp, rawBody);
   for (let i = 0; i < input.secrets.length; i++) {
     const expected = createHmac(scheme.algorithm, input.secrets[i] as Buffer)
       .update(content)
       .digest();
     if (offered !== undefined && offered.length === expected.length && timingSafeEqual(offered, expected)) {
-      return { ok: true, webhookId, secretIndex: i };
+      return { ok: true, webhookId, ...senderId, secretIndex: i };
     }
   }
   const why = !hasPrefix

@@ -37,6 +37,8 @@ export type GaugeName =
 export interface LogFields {
   readonly vendorId?: string;
   readonly webhookId?: string;
+  /** An `hmac` vendor's unsigned id header: the sender's name for the webhook, not the ledger key. */
+  readonly senderId?: string;
   readonly referenceId?: string;
   readonly outcome?: string;
   readonly httpStatus?: number;

@@ -1,7 +1,7 @@
 // The VENDORS contract: who may post, how they sign, what their payload looks like and
 // which OPS-COM client they delete from. Pure code, shared by the Lambda start-up and the
 // CDK stack, so a bad entry fails `cdk synth` with the same message it would give at start-up.
-import { BlockList, isIP } from "node:net";
+import { isIP } from "node:net";
 
 export type HmacAlgorithm = "sha256" | "sha512";
 export type SignatureEncoding = "hex" | "base64";
@@ -20,7 +20,10 @@ export interface HmacScheme {
   readonly prefix: string;
   /** When set, the header's Unix-seconds timestamp must be within the tolerance. */
   readonly timestampHeader?: string;
-  /** When set, the idempotency key; otherwise the SHA-256 of the body. */
+  /**
+   * The sender's event id. It is the idempotency key only when `signedContent` covers `{id}`;
+   * otherwise the SHA-256 of the body is, and the header is kept for logs.
+   */
   readonly idHeader?: string;
   /** Template over `{id}`, `{timestamp}` and `{body}`. */
   readonly signedContent: string;
@@ -154,6 +157,14 @@ function parseSignature(value: unknown, fail: Fail): SignatureScheme {
   if ((signedContent as string).includes("{timestamp}") && !timestampHeader) {
     fail("signature.signedContent", "uses {timestamp} but signature.timestampHeader is not set");
   }
+  // A timestamp outside the signature can be refreshed on a captured request, so checking it
+  // would promise a replay window it does not give.
+  if (timestampHeader && !(signedContent as string).includes("{timestamp}")) {
+    fail(
+      "signature.timestampHeader",
+      'is not signed: add {timestamp} to signature.signedContent (e.g. "{timestamp}.{body}")',
+    );
+  }
   return {
     scheme: "hmac",
     header,
@@ -242,19 +253,55 @@ export function parseCidr(
   return { address: address as string, prefix, family: version === 4 ? "ipv4" : "ipv6" };
 }
 
-/** Builds a matcher for a vendor's allow-list; IPv4-mapped IPv6 sources match IPv4 blocks. */
+/**
+ * Builds a matcher for a vendor's allow-list with the semantics of the gateway's resource
+ * policy (IAM's `IpAddress` on `aws:SourceIp`): an address matches a block of its own family,
+ * bit for bit. The policy is the gate every deployed request passes first, and this check
+ * must be no wider than it. So an IPv4-mapped IPv6 source (`::ffff:203.0.113.7`) is an IPv6
+ * address that no IPv4 block covers: it never arrives from the Internet (RFC 4291 §2.5.5.2;
+ * API Gateway reports IPv4 clients as dotted IPv4), and accepting it here would let a direct
+ * invocation through that the gateway denies. Node's `BlockList` maps such addresses to IPv4
+ * and ignores zone indexes, hence this explicit comparison.
+ */
 export function sourceMatcher(cidrs: readonly string[]): (ip: string) => boolean {
-  const list = new BlockList();
-  for (const cidr of cidrs) {
+  const blocks = cidrs.flatMap((cidr) => {
     const parsed = parseCidr(cidr);
-    if (parsed) list.addSubnet(parsed.address, parsed.prefix, parsed.family);
-  }
+    const network = parsed && addressBits(parsed.address);
+    if (!parsed || !network) return [];
+    const shift = BigInt(network.width - parsed.prefix);
+    return [{ width: network.width, shift, prefix: network.value >> shift }];
+  });
   return (ip) => {
-    const mapped = ip.startsWith("::ffff:") && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
-    const version = isIP(mapped);
-    if (version === 0) return false;
-    return list.check(mapped, version === 4 ? "ipv4" : "ipv6");
+    const address = addressBits(ip);
+    return (
+      address !== undefined &&
+      blocks.some((b) => b.width === address.width && address.value >> b.shift === b.prefix)
+    );
   };
+}
+
+/** An IPv4 or IPv6 address as a number of its width; undefined for anything else (zone indexes too). */
+function addressBits(ip: string): { value: bigint; width: 32 | 128 } | undefined {
+  if (ip.includes("%")) return undefined;
+  const version = isIP(ip);
+  if (version === 4) {
+    return { value: ip.split(".").reduce((acc, octet) => (acc << 8n) | BigInt(octet), 0n), width: 32 };
+  }
+  if (version !== 6) return undefined;
+  // A trailing dotted quad (`::ffff:203.0.113.7`) stands for the last two groups.
+  const dotted = /[^:]+\.[^:]+$/.exec(ip)?.[0];
+  const tail = dotted ? addressBits(dotted)?.value : undefined;
+  const text =
+    dotted && tail !== undefined
+      ? `${ip.slice(0, -dotted.length)}${(tail >> 16n).toString(16)}:${(tail & 0xffffn).toString(16)}`
+      : ip;
+  const groups = (part: string) => (part === "" ? [] : part.split(":"));
+  const [head = "", rest] = text.split("::");
+  const all =
+    rest === undefined
+      ? groups(head)
+      : [...groups(head), ...Array(8 - groups(head).length - groups(rest).length).fill("0"), ...groups(rest)];
+  return { value: all.reduce((acc, group) => (acc << 16n) | BigInt(`0x${group}`), 0n), width: 128 };
 }
 
 function pointer(value: unknown, field: string, fail: Fail): void {

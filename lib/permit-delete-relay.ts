@@ -17,6 +17,7 @@ import * as sns from "aws-cdk-lib/aws-sns";
 import * as sqs from "aws-cdk-lib/aws-sqs";
 import * as wafv2 from "aws-cdk-lib/aws-wafv2";
 import { Construct } from "constructs";
+import { RETRY_QUEUE_RETENTION_DAYS, settingsContradiction } from "../lambda/settings";
 import { CLIENT_CODE_PATTERN, parseVendors, type VendorConfig } from "../lambda/vendors";
 
 /** Powertools service name: the `service` dimension of every EMF metric and log line. */
@@ -291,14 +292,14 @@ export class PermitDeleteRelay extends Construct {
     });
 
     this.deadLetterQueue = new sqs.Queue(this, "DeadLetterQueue", {
-      retentionPeriod: Duration.days(14),
+      retentionPeriod: Duration.days(RETRY_QUEUE_RETENTION_DAYS),
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
     });
     this.retryQueue = new sqs.Queue(this, "RetryQueue", {
       // AWS guidance for Lambda event sources: at least six times the function timeout.
       visibilityTimeout: Duration.seconds(settings.retryWorkerTimeout.toSeconds() * 6),
-      retentionPeriod: Duration.days(14),
+      retentionPeriod: Duration.days(RETRY_QUEUE_RETENTION_DAYS),
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: settings.retryMaxAttempts },
@@ -949,11 +950,23 @@ function validateProps(props: PermitDeleteRelayProps): RelaySettings {
   }
   const claimLease = props.claimLease ?? Duration.seconds(60);
   seconds(claimLease, "claimLease", 5, 3600, fail);
-  if (claimLease.toSeconds() <= ingestTimeout.toSeconds()) {
-    fail(
-      `claimLease (${claimLease.toHumanString()}) must be longer than ingestTimeout (${ingestTimeout.toHumanString()})`,
-    );
-  }
+  const contradiction = settingsContradiction(
+    {
+      retryMaxAttempts,
+      ledgerTtlDays,
+      claimLeaseSeconds: claimLease.toSeconds(),
+      forwardTimeoutMs: forwardMs,
+      ingestTimeoutSeconds: ingestTimeout.toSeconds(),
+    },
+    {
+      retryMaxAttempts: "retryMaxAttempts",
+      ledgerTtlDays: "ledgerTtlDays",
+      claimLeaseSeconds: "claimLease",
+      forwardTimeoutMs: "forwardTimeout",
+      ingestTimeoutSeconds: "ingestTimeout",
+    },
+  );
+  if (contradiction !== undefined) fail(contradiction);
   const retryBacklogAgeThreshold = props.retryBacklogAgeThreshold ?? Duration.hours(1);
   seconds(retryBacklogAgeThreshold, "retryBacklogAgeThreshold", 60, 14 * 86_400, fail);
 

@@ -5,6 +5,7 @@ import * as logs from "aws-cdk-lib/aws-logs";
 import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import * as subscriptions from "aws-cdk-lib/aws-sns-subscriptions";
 import type { Construct, Node } from "constructs";
+import { settingsContradiction } from "../lambda/settings";
 import { CLIENT_CODE_PATTERN, parseVendors } from "../lambda/vendors";
 import { PermitDeleteRelay, type VendorInput } from "./permit-delete-relay";
 
@@ -172,6 +173,22 @@ export function readRelayContext(node: Node): RelayContext {
       throw new Error(message.startsWith(source) ? message : `${source}: ${message}`);
     }
   }
+  const retryMaxAttempts = whole("retryMaxAttempts", 1, 1000);
+  if (retryMaxAttempts !== undefined) {
+    // Only the schedule is a context value; the construct checks the rest against it too.
+    const key = 'Context "retryMaxAttempts"';
+    const contradiction = settingsContradiction(
+      { retryMaxAttempts },
+      {
+        retryMaxAttempts: key,
+        ledgerTtlDays: key,
+        claimLeaseSeconds: key,
+        forwardTimeoutMs: key,
+        ingestTimeoutSeconds: key,
+      },
+    );
+    if (contradiction !== undefined) throw new Error(contradiction);
+  }
   const logRetention = whole("logRetentionDays", 1, 3653);
   if (logRetention !== undefined && !Object.values(logs.RetentionDays).includes(logRetention)) {
     fail(
@@ -204,7 +221,7 @@ export function readRelayContext(node: Node): RelayContext {
     wafRateLimit: whole("wafRateLimit", 10, 2_000_000_000),
     throttleRate: whole("throttleRate", 1, 1_000_000),
     throttleBurst: whole("throttleBurst", 1, 1_000_000),
-    retryMaxAttempts: whole("retryMaxAttempts", 1, 1000),
+    retryMaxAttempts,
     dualStack: flag("dualStack"),
     logRetentionDays: logRetention,
   };

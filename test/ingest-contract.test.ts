@@ -279,15 +279,12 @@ describe("the vendor contract", () => {
     expect(world.aws.getSecretValueCalls(`${VENDOR_PREFIX}fenced`)).toBe(before);
   });
 
-  it.each(["203.0.113.9", "2001:db8::5", "::ffff:203.0.113.10"])(
-    "lets %s through the allow-list",
-    async (ip) => {
-      const ref = world.sandbox.createPermit();
-      const w = signed(ref, { vendor: "fenced" });
-      const answer = await post({ vendorId: "fenced", headers: w.headers, body: w.body, sourceIp: ip });
-      expect(answer.status).toBe(200);
-    },
-  );
+  it.each(["203.0.113.9", "2001:db8::5"])("lets %s through the allow-list", async (ip) => {
+    const ref = world.sandbox.createPermit();
+    const w = signed(ref, { vendor: "fenced" });
+    const answer = await post({ vendorId: "fenced", headers: w.headers, body: w.body, sourceIp: ip });
+    expect(answer.status).toBe(200);
+  });
 
   it("answers 422 rejected when the same webhook id comes with a different body", async () => {
     const ref = world.sandbox.createPermit();

@@ -99,6 +99,11 @@ describe("invalid vendor configurations fail at synth and at start-up, naming ve
       /vendor "acme": field "signature.signedContent" uses \{timestamp\} but signature.timestampHeader is not set/,
     ],
     [
+      "a timestamp header the signature does not cover (no replay protection)",
+      [{ id: "acme", signature: { ...hmac, timestampHeader: "X-Timestamp" } }],
+      /vendor "acme": field "signature.timestampHeader" is not signed: add \{timestamp\} to signature.signedContent \(e.g. "\{timestamp\}.\{body\}"\)/,
+    ],
+    [
       "a template without {body}",
       [{ id: "acme", signature: { ...hmac, timestampHeader: "x-ts", signedContent: "{timestamp}" } }],
       /vendor "acme": field "signature.signedContent" must be a template that includes \{body\}/,

@@ -58,6 +58,8 @@ const TOKENS = { "vendor-a": "TOKEN-ACME-0123456789-abcdef", "vendor-b": "TOKEN-
 const VENDORS = [
   { id: "acme" },
   { id: "github", signature: GITHUB_SCHEME },
+  // GitHub's X-GitHub-Delivery is outside the signature: logged, never the idempotency key.
+  { id: "github-delivery", signature: { ...GITHUB_SCHEME, idHeader: "X-GitHub-Delivery" } },
   { id: "sha512", signature: SHA512_SCHEME },
   {
     id: "flat",
@@ -80,11 +82,14 @@ let world: TestWorld;
 let ingest: IngestHandler;
 /** Every OPS-COM call the relay made, in order (the token is compared, never printed). */
 let calls: DeleteRequest[];
+let telemetry: RecordingTelemetry;
 let closeOpscom: () => void;
 
 beforeAll(async () => {
   world = await startWorld(["acme", "flat", "nested", "escaped", "vendor-a", "vendor-b"]);
-  world.aws.putSecret(`${VENDOR_PREFIX}github`, JSON.stringify({ signingSecrets: [GITHUB_SECRET] }));
+  for (const id of ["github", "github-delivery"]) {
+    world.aws.putSecret(`${VENDOR_PREFIX}${id}`, JSON.stringify({ signingSecrets: [GITHUB_SECRET] }));
+  }
   world.aws.putSecret(
     `${VENDOR_PREFIX}sha512`,
     JSON.stringify({ signingSecrets: [SHA512_SECRET, SHA512_OLD_SECRET] }),
@@ -113,6 +118,7 @@ beforeEach(() => {
   const http = createOpscomHttpClient({ baseUrl: config.opscomBaseUrl, timeoutMs: config.forwardTimeoutMs });
   closeOpscom = () => http.close();
   calls = [];
+  telemetry = new RecordingTelemetry();
   ingest = createIngestHandler({
     config,
     clock,
@@ -125,7 +131,7 @@ beforeEach(() => {
         return http.deletePermit(request);
       },
     },
-    telemetry: new RecordingTelemetry(),
+    telemetry,
     sleep: async () => undefined,
   });
 });
@@ -340,6 +346,27 @@ describe("signatures made by libraries nobody here wrote", () => {
     );
     expect(third.body).toMatchObject({ status: "deleted" });
     expect(third.body.webhookId).not.toBe(webhookId);
+  });
+
+  it("takes a replay with a fresh unsigned id header for a duplicate, and logs each sender id", async () => {
+    const ref = world.sandbox.createPermit();
+    const body = canonicalEvent(ref);
+    const captured = {
+      "content-type": "application/json",
+      "x-hub-signature-256": `sha256=${hex(GITHUB_SECRET, body)}`,
+    };
+    const first = await post("github-delivery", { ...captured, "X-GitHub-Delivery": "delivery-1" }, body);
+    const callsAfterFirst = calls.length;
+    const replay = await post("github-delivery", { ...captured, "X-GitHub-Delivery": "delivery-2" }, body);
+    const webhookId = createHash("sha256").update(body).digest("hex");
+    expect(first.body).toEqual({ status: "deleted", webhookId, referenceID: ref });
+    expect(replay.body).toEqual({ status: "deleted", webhookId, referenceID: ref, duplicate: true });
+    expect(calls.length).toBe(callsAfterFirst);
+    const handled = telemetry.lines.filter((line) => line.message === "webhook handled");
+    expect(handled.map((line) => [line.fields.webhookId, line.fields.senderId])).toEqual([
+      [webhookId, "delivery-1"],
+      [webhookId, "delivery-2"],
+    ]);
   });
 });
 

@@ -6,6 +6,7 @@ import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../lambda/config";
 import * as telemetry from "../../lambda/telemetry";
+import { sourceMatcher } from "../../lambda/vendors";
 import {
   LAMBDA_RUNTIME,
   METRICS_NAMESPACE,
@@ -14,6 +15,78 @@ import {
   SERVICE_NAME,
 } from "../../lib/permit-delete-relay";
 import { asList, buildRelay, flat, relayProps, roleStatements, testApp } from "./support";
+
+interface PolicyStatement {
+  readonly Effect: "Allow" | "Deny";
+  readonly Resource: string | string[];
+  readonly Condition?: Record<string, Record<string, string | string[]>>;
+}
+
+/**
+ * IAM's answer for execute-api:Invoke on `resource` from `sourceIp`: some Allow applies and no
+ * Deny does. Conditions other than IpAddress / NotIpAddress on aws:SourceIp are not modelled.
+ */
+function invokeAllowed(statements: readonly PolicyStatement[], resource: string, sourceIp: string): boolean {
+  const applies = (statement: PolicyStatement) =>
+    [statement.Resource].flat().some((pattern) => globMatches(pattern, resource)) &&
+    Object.entries(statement.Condition ?? {}).every(([operator, keys]) => {
+      const blocks = [keys["aws:SourceIp"] ?? []].flat();
+      if (Object.keys(keys).length !== 1 || blocks.length === 0) throw new Error(`unmodelled ${operator}`);
+      const inside = blocks.some((block) => inCidr(sourceIp, block));
+      if (operator === "IpAddress") return inside;
+      if (operator === "NotIpAddress") return !inside;
+      throw new Error(`unmodelled condition operator ${operator}`);
+    });
+  return (
+    statements.some((s) => s.Effect === "Allow" && applies(s)) &&
+    !statements.some((s) => s.Effect === "Deny" && applies(s))
+  );
+}
+
+function globMatches(pattern: string, value: string): boolean {
+  const regex = pattern
+    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+    .replace(/\*/g, ".*")
+    .replace(/\?/g, ".");
+  return new RegExp(`^${regex}$`).test(value);
+}
+
+/** IAM's IP matching: same family, the block's leading bits equal. */
+function inCidr(ip: string, cidr: string): boolean {
+  const [network = "", prefix] = cidr.split("/");
+  const address = addressBits(ip);
+  const block = addressBits(network);
+  if (address === undefined || block === undefined || address.length !== block.length) return false;
+  const bits = prefix === undefined ? block.length : Number(prefix);
+  return address.slice(0, bits) === block.slice(0, bits);
+}
+
+/**
+ * An address as a string of 32 or 128 bits, parsed by the WHATWG URL parser so the model
+ * shares no code with lambda/vendors.ts; undefined for anything IAM would not take as an
+ * address (zone indexes, ports, IPv4 shorthands).
+ */
+function addressBits(ip: string): string | undefined {
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) {
+    const octets = ip.split(".").map(Number);
+    if (octets.some((o) => o > 255)) return undefined;
+    return octets.map((o) => o.toString(2).padStart(8, "0")).join("");
+  }
+  if (!ip.includes(":")) return undefined;
+  let host: string;
+  try {
+    host = new URL(`http://[${ip}]/`).hostname.slice(1, -1);
+  } catch {
+    return undefined;
+  }
+  const [head = "", tail] = host.split("::");
+  const groups = (text: string) => (text === "" ? [] : text.split(":"));
+  const all =
+    tail === undefined
+      ? groups(head)
+      : [...groups(head), ...Array(8 - groups(head).length - groups(tail).length).fill("0"), ...groups(tail)];
+  return all.map((g) => Number.parseInt(g, 16).toString(2).padStart(16, "0")).join("");
+}
 
 // Two synthesized variants shared by the whole file (each synth costs about a second).
 // `full`: defaults, two vendors, one with its own OPS-COM route and a source allow-list.
@@ -532,6 +605,45 @@ describe("API", () => {
     });
   });
 
+  // The resource policy is evaluated the way IAM evaluates IpAddress: an address matches a
+  // block of its own family bit for bit; anything that is not a plain IPv4 or IPv6 address
+  // (a zone index, a port) matches nothing, so NotIpAddress holds and the Deny applies.
+  describe("the gateway's resource policy and the function's allow-list agree", () => {
+    const vendor = full.relay.vendors.find((v) => v.id === "parkco");
+    const functionAllows = sourceMatcher(vendor?.allowedSourceCidrs ?? []);
+    const policy = full.template.findResources("AWS::ApiGateway::RestApi");
+    const statements = (Object.values(policy)[0]?.Properties.Policy.Statement ?? []) as PolicyStatement[];
+    const gatewayAllows = (ip: string) =>
+      invokeAllowed(statements, "execute-api:/prod/POST/webhooks/parkco", ip);
+
+    it.each([
+      ["the first address of the IPv4 block", "203.0.113.0", true],
+      ["the last address of the IPv4 block", "203.0.113.255", true],
+      ["the address just below the IPv4 block", "203.0.112.255", false],
+      ["the address just above the IPv4 block", "203.0.114.0", false],
+      ["the first address of the IPv6 block", "2001:db8::", true],
+      ["the last address of the IPv6 block", "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", true],
+      ["the address just below the IPv6 block", "2001:db7:ffff:ffff:ffff:ffff:ffff:ffff", false],
+      ["the address just above the IPv6 block", "2001:db9::", false],
+      ["a compressed IPv6 address inside", "2001:db8::5", true],
+      ["an IPv6 address written out with leading zeros", "2001:0db8:0000:0000:0000:0000:0000:0005", true],
+      ["an IPv6 address in capitals", "2001:DB8::A", true],
+      ["an IPv4-mapped IPv6 address of an allowed IPv4 host", "::ffff:203.0.113.7", false],
+      ["the same mapped address in hex", "::ffff:cb00:7107", false],
+      ["the same mapped address written out", "0:0:0:0:0:ffff:cb00:7107", false],
+      ["an IPv4-mapped address outside every block", "::ffff:192.0.2.1", false],
+      ["an IPv6 address inside with a zone index", "2001:db8::5%eth0", false],
+      ["a link-local address with a numeric zone index", "fe80::1%1", false],
+      ["an IPv4 address with a port", "203.0.113.9:443", false],
+      ["an empty source", "", false],
+    ])("%s (%s): allowed %s", (_what, ip, allowed) => {
+      expect({ gateway: gatewayAllows(ip), function: functionAllows(ip) }).toEqual({
+        gateway: allowed,
+        function: allowed,
+      });
+    });
+  });
+
   it("has no resource policy when no vendor restricts its sources", () => {
     lean.template.hasResourceProperties("AWS::ApiGateway::RestApi", { Policy: Match.absent() });
   });
@@ -853,9 +965,43 @@ describe("props validation", () => {
       "PermitDeleteRelay: retryWorkerTimeout must be whole seconds from 1 to 900; got 16 minutes",
     ],
     [
-      "a claim lease shorter than the ingest timeout",
+      "a claim lease no longer than the ingest timeout",
       { claimLease: Duration.seconds(15) },
-      "PermitDeleteRelay: claimLease (15 seconds) must be longer than ingestTimeout (15 seconds)",
+      "PermitDeleteRelay: claimLease 15 s must be longer than ingestTimeout 15 s, or a live claim could be taken over",
+    ],
+    [
+      "a claim lease a live inline delivery can outlast",
+      { ingestTimeout: Duration.seconds(11), claimLease: Duration.seconds(12) },
+      "PermitDeleteRelay: claimLease 12 is not longer than the worst-case inline delivery, 15 s (two forwardTimeout " +
+        "attempts of 5000 ms plus the AWS calls around them): a live claim could be taken over; at least 16",
+    ],
+    [
+      "retries that outlast the retry queue's retention",
+      { retryMaxAttempts: 40, ledgerTtlDays: 3650 },
+      "PermitDeleteRelay: retryMaxAttempts 40 makes the last attempt end up to 17.6 days after the webhook is " +
+        "parked, past the retry queue's 14-day retention: the message would expire before reaching the dead-letter " +
+        "queue; at most 18",
+    ],
+    [
+      "retries that leave under a week to redrive",
+      { retryMaxAttempts: 19 },
+      "PermitDeleteRelay: retryMaxAttempts 19 makes the last attempt end up to 7.3 days after the webhook is " +
+        "parked, leaving 6.7 of the dead-letter queue's 14 days (counted from the parking) to redrive it; 7 are " +
+        "kept: at most 18",
+    ],
+    [
+      "a ledger TTL shorter than the retry schedule and its redrive window",
+      { ledgerTtlDays: 1 },
+      "PermitDeleteRelay: ledgerTtlDays 1 lets a ledger record expire while its delivery may still be attempted " +
+        "(a dead-lettered delivery may be redriven up to 14 days after it was parked, then retried for up to 1.4 " +
+        "days): at least 17",
+    ],
+    [
+      "a ledger TTL too short for the most retries",
+      { retryMaxAttempts: 18, ledgerTtlDays: 21 },
+      "PermitDeleteRelay: ledgerTtlDays 21 lets a ledger record expire while its delivery may still be attempted " +
+        "(a dead-lettered delivery may be redriven up to 14 days after it was parked, then retried for up to 6.8 " +
+        "days): at least 22",
     ],
     [
       "a fractional secret cache TTL",

@@ -255,6 +255,18 @@ describe("context validation", () => {
       'Context "retryMaxAttempts" must be a whole number from 1 to 1000; got "1001"',
     ],
     [
+      "retryMaxAttempts whose retries outlast the retry queue's retention",
+      { retryMaxAttempts: "40" },
+      'Context "retryMaxAttempts" 40 makes the last attempt end up to 17.6 days after the webhook is parked, ' +
+        "past the retry queue's 14-day retention: the message would expire before reaching the dead-letter queue; at most 18",
+    ],
+    [
+      "retryMaxAttempts that leaves under a week to redrive",
+      { retryMaxAttempts: 19 },
+      'Context "retryMaxAttempts" 19 makes the last attempt end up to 7.3 days after the webhook is parked, ' +
+        "leaving 6.7 of the dead-letter queue's 14 days (counted from the parking) to redrive it; 7 are kept: at most 18",
+    ],
+    [
       "a log retention CloudWatch does not offer",
       { logRetentionDays: "31" },
       'Context "logRetentionDays" must be a retention CloudWatch Logs offers (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653); got "31"',

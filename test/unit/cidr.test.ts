@@ -44,10 +44,7 @@ describe("sourceMatcher", () => {
     ["the last address of a block", "203.0.113.255"],
     ["a bare allowed address", "198.51.100.7"],
     ["an IPv6 address inside a block", "2001:db8:abcd::1"],
-    ["an IPv4-mapped IPv6 address inside an IPv4 block", "::ffff:203.0.113.9"],
-    ["an IPv4-mapped IPv6 address in capitals", "::FFFF:203.0.113.9"],
-    ["an IPv4-mapped IPv6 address in hex", "::ffff:cb00:7109"],
-    ["an IPv4-mapped IPv6 address written out", "0:0:0:0:0:ffff:cb00:7109"],
+    ["the last IPv6 address of a block", "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff"],
   ])("allows %s", (_what, ip) => {
     expect(matches(ip)).toBe(true);
   });
@@ -57,6 +54,12 @@ describe("sourceMatcher", () => {
     ["the neighbour of a bare address", "198.51.100.8"],
     ["an IPv6 address outside the block", "2001:db9::1"],
     ["an IPv4-mapped address outside every block", "::ffff:192.0.2.1"],
+    // As the gateway's aws:SourceIp policy sees them: IPv6 addresses no IPv4 block covers.
+    ["an IPv4-mapped IPv6 address of an allowed IPv4 host", "::ffff:203.0.113.9"],
+    ["an IPv4-mapped IPv6 address in capitals", "::FFFF:203.0.113.9"],
+    ["an IPv4-mapped IPv6 address in hex", "::ffff:cb00:7109"],
+    ["an IPv4-mapped IPv6 address written out", "0:0:0:0:0:ffff:cb00:7109"],
+    ["an allowed IPv6 address with a zone index", "2001:db8::1%eth0"],
     ["something that is not an address", "not-an-ip"],
     ["an empty string", ""],
     ["an address with a port", "203.0.113.9:443"],
@@ -73,9 +76,29 @@ describe("sourceMatcher", () => {
     expect([m("192.0.2.1"), m("10.0.0.1")]).toEqual([true, false]);
   });
 
-  it("allows every IPv4 source with 0.0.0.0/0 but no IPv6 source", () => {
+  it("allows every IPv4 source with 0.0.0.0/0 but no IPv6 source, mapped ones included", () => {
     const m = sourceMatcher(["0.0.0.0/0"]);
-    expect([m("192.0.2.1"), m("::ffff:192.0.2.1"), m("2001:db8::1")]).toEqual([true, true, false]);
+    expect([m("192.0.2.1"), m("::ffff:192.0.2.1"), m("2001:db8::1")]).toEqual([true, false, false]);
+  });
+
+  it("allows every IPv6 source with ::/0 but no IPv4 source", () => {
+    const m = sourceMatcher(["::/0"]);
+    expect([m("::"), m("::ffff:192.0.2.1"), m("2001:db8::1"), m("192.0.2.1")]).toEqual([
+      true,
+      true,
+      true,
+      false,
+    ]);
+  });
+
+  it("matches an IPv4-mapped block against mapped sources only, however they are written", () => {
+    const m = sourceMatcher(["::ffff:203.0.113.0/120"]);
+    expect([
+      m("::ffff:203.0.113.9"),
+      m("::ffff:cb00:7109"),
+      m("::ffff:203.0.114.9"),
+      m("203.0.113.9"),
+    ]).toEqual([true, true, false, false]);
   });
 });
 

@@ -105,19 +105,21 @@ describe("loadConfig: required variables", () => {
 });
 
 describe("loadConfig: numeric variables", () => {
-  const numeric: [string, number, number][] = [
+  /** Name, range, and the lowest and highest value the other settings' defaults agree with. */
+  const numeric: [string, number, number, number?, number?][] = [
     ["SECRET_CACHE_TTL_SECONDS", 0, 86_400],
     ["SIGNATURE_TOLERANCE_SECONDS", 1, 86_400],
     ["FORWARD_TIMEOUT_MS", 100, 25_000],
     ["MAX_BODY_BYTES", 256, 6_000_000],
-    ["LEDGER_TTL_DAYS", 1, 3650],
-    ["RETRY_MAX_ATTEMPTS", 1, 1000],
-    ["CLAIM_LEASE_SECONDS", 5, 3600],
+    ["LEDGER_TTL_DAYS", 1, 3650, 17],
+    ["RETRY_MAX_ATTEMPTS", 1, 1000, 1, 18],
+    ["CLAIM_LEASE_SECONDS", 5, 3600, 16],
   ];
 
-  it.each(numeric)("%s accepts its bounds %d and %d", (name, min, max) => {
-    expect(() => loadConfig(env({ [name]: String(min) }))).not.toThrow();
-    expect(() => loadConfig(env({ [name]: String(max) }))).not.toThrow();
+  it.each(numeric)("%s accepts its bounds %d and %d, where the other settings agree", (name, ...range) => {
+    const [min, max, lowest = min, highest = max] = range;
+    expect(() => loadConfig(env({ [name]: String(Math.max(min, lowest)) }))).not.toThrow();
+    expect(() => loadConfig(env({ [name]: String(Math.min(max, highest)) }))).not.toThrow();
   });
 
   const malformed = ["abc", "-1", "1.5", "1e3", "0x10", "10s"];
@@ -196,5 +198,74 @@ describe("loadConfig: malformed values", () => {
     expect(message).toMatch(/^VENDORS\b/);
     expect(message).not.toMatch(/^VENDORS: \[/);
     expect(message).toContain(detail);
+  });
+});
+
+// Settings that each pass their own range but contradict one another (lambda/settings.ts):
+// the same check runs at synth (test/cdk/permit-delete-relay.test.ts).
+describe("loadConfig: settings that contradict each other", () => {
+  it.each<[string, Env, string]>([
+    [
+      "retries that outlast the retry queue's retention",
+      { RETRY_MAX_ATTEMPTS: "40", LEDGER_TTL_DAYS: "3650" },
+      "RETRY_MAX_ATTEMPTS 40 makes the last attempt end up to 17.6 days after the webhook is parked, past " +
+        "the retry queue's 14-day retention: the message would expire before reaching the dead-letter queue; at most 18",
+    ],
+    [
+      "retries that leave less than a week to redrive",
+      { RETRY_MAX_ATTEMPTS: "19", LEDGER_TTL_DAYS: "3650" },
+      "RETRY_MAX_ATTEMPTS 19 makes the last attempt end up to 7.3 days after the webhook is parked, leaving " +
+        "6.7 of the dead-letter queue's 14 days (counted from the parking) to redrive it; 7 are kept: at most 18",
+    ],
+    [
+      "a ledger TTL shorter than the retry schedule",
+      { LEDGER_TTL_DAYS: "1" },
+      "LEDGER_TTL_DAYS 1 lets a ledger record expire while its delivery may still be attempted (a " +
+        "dead-lettered delivery may be redriven up to 14 days after it was parked, then retried for up to " +
+        "1.4 days): at least 17",
+    ],
+    [
+      "a ledger TTL that ends inside the redrive window",
+      { LEDGER_TTL_DAYS: "16" },
+      "LEDGER_TTL_DAYS 16 lets a ledger record expire while its delivery may still be attempted (a " +
+        "dead-lettered delivery may be redriven up to 14 days after it was parked, then retried for up to " +
+        "1.4 days): at least 17",
+    ],
+    [
+      "a ledger TTL too short for more retries",
+      { RETRY_MAX_ATTEMPTS: "18", LEDGER_TTL_DAYS: "21" },
+      "LEDGER_TTL_DAYS 21 lets a ledger record expire while its delivery may still be attempted (a " +
+        "dead-lettered delivery may be redriven up to 14 days after it was parked, then retried for up to " +
+        "6.8 days): at least 22",
+    ],
+    [
+      "a claim lease a live inline delivery can outlast",
+      { CLAIM_LEASE_SECONDS: "15" },
+      "CLAIM_LEASE_SECONDS 15 is not longer than the worst-case inline delivery, 15 s (two FORWARD_TIMEOUT_MS " +
+        "attempts of 5000 ms plus the AWS calls around them): a live claim could be taken over; at least 16",
+    ],
+    [
+      "a lease that only matches a long forward timeout's worst case",
+      { FORWARD_TIMEOUT_MS: "25000", CLAIM_LEASE_SECONDS: "55" },
+      "CLAIM_LEASE_SECONDS 55 is not longer than the worst-case inline delivery, 55 s (two FORWARD_TIMEOUT_MS " +
+        "attempts of 25000 ms plus the AWS calls around them): a live claim could be taken over; at least 56",
+    ],
+  ])("refuses %s, naming the settings", (_what, values, message) => {
+    expect(failure(env(values)).message).toBe(message);
+  });
+
+  it.each<[string, Env]>([
+    ["the defaults", {}],
+    [
+      "the most retries with the shortest TTL they allow",
+      { RETRY_MAX_ATTEMPTS: "18", LEDGER_TTL_DAYS: "22" },
+    ],
+    ["the shortest lease the default forward timeout allows", { CLAIM_LEASE_SECONDS: "16" }],
+    [
+      "a long forward timeout with a lease above it",
+      { FORWARD_TIMEOUT_MS: "25000", CLAIM_LEASE_SECONDS: "56" },
+    ],
+  ])("accepts %s", (_what, values) => {
+    expect(() => loadConfig(env(values))).not.toThrow();
   });
 });

@@ -351,10 +351,21 @@ describe("HMAC scheme", () => {
     expect(result).toMatchObject({ ok: true, webhookId: createHash("sha256").update(BODY).digest("hex") });
   });
 
-  it("takes the webhook id from idHeader when set", () => {
+  it("takes the webhook id from idHeader when the signature covers it", () => {
+    const scheme = hmacScheme({ idHeader: "x-delivery", signedContent: "{id}.{body}" });
+    const content = Buffer.concat([Buffer.from("d-42."), BODY]);
+    const result = verifyHmac(scheme, { "x-signature": hmacDigest(scheme, content), "x-delivery": "d-42" });
+    expect(result).toEqual({ ok: true, webhookId: "d-42", secretIndex: 0 });
+  });
+
+  it("keys an unsigned idHeader's request on the body's hash, so a replay with a fresh id is a duplicate", () => {
     const scheme = hmacScheme({ idHeader: "x-delivery" });
-    const result = verifyHmac(scheme, { "x-signature": hmacDigest(scheme, BODY), "x-delivery": "d-42" });
-    expect(result).toMatchObject({ ok: true, webhookId: "d-42" });
+    const signature = hmacDigest(scheme, BODY);
+    const first = verifyHmac(scheme, { "x-signature": signature, "x-delivery": "d-42" });
+    const replay = verifyHmac(scheme, { "x-signature": signature, "x-delivery": "d-43-fresh" });
+    const bodyHash = createHash("sha256").update(BODY).digest("hex");
+    expect(first).toEqual({ ok: true, webhookId: bodyHash, senderId: "d-42", secretIndex: 0 });
+    expect(replay).toEqual({ ok: true, webhookId: bodyHash, senderId: "d-43-fresh", secretIndex: 0 });
   });
 
   it.each([
