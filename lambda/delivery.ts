@@ -26,7 +26,7 @@ export interface DeliveryResult {
   readonly latencyMs: number;
 }
 
-/** A refetch is skipped when the cached token is younger than this: bounds Secrets Manager calls. */
+/** A refetch is skipped when the last one was less than this ago: bounds Secrets Manager calls. */
 const TOKEN_REFRESH_MIN_AGE_MS = 2000;
 
 export function routeFor(

@@ -11,6 +11,7 @@ interface Entry<T> {
 export class SecretCache<T> {
   private readonly entries = new Map<string, Entry<T>>();
   private readonly inflight = new Map<string, Promise<T>>();
+  private readonly forcedAt = new Map<string, number>();
 
   constructor(
     private readonly source: SecretSource,
@@ -34,12 +35,16 @@ export class SecretCache<T> {
   }
 
   /**
-   * Fetches again unless the cached value is younger than `minAgeMs`; answers `undefined`
-   * when it did not fetch, so the caller knows nothing new was learnt.
+   * Fetches again unless the last forced refresh of this secret is younger than `minAgeMs`;
+   * answers `undefined` when it did not fetch, so the caller knows nothing new was learnt.
+   * Counted from the last *forced* refresh, not the last fetch: otherwise the read made at
+   * start-up would block the first refresh after a rotation for the whole interval.
    */
   async refresh(secretId: string, minAgeMs = 0): Promise<T | undefined> {
-    const entry = this.entries.get(secretId);
-    if (entry && this.clock.now() - entry.fetchedAt < minAgeMs) return undefined;
+    const now = this.clock.now();
+    const forcedAt = this.forcedAt.get(secretId);
+    if (forcedAt !== undefined && now - forcedAt < minAgeMs) return undefined;
+    this.forcedAt.set(secretId, now);
     return this.fetch(secretId);
   }
 

@@ -91,17 +91,39 @@ describe("SecretCache.get", () => {
 });
 
 describe("SecretCache.refresh", () => {
-  it("answers undefined without fetching while the value is younger than minAge", async () => {
+  it("answers undefined without fetching while the last forced refresh is younger than minAge", async () => {
     const { clock, cache, calls } = cacheWith();
-    await cache.get(ID);
+    expect(await cache.refresh(ID, 2000)).toBe("token-1");
     clock.advanceMs(1999);
     expect(await cache.refresh(ID, 2000)).toBeUndefined();
     expect(calls()).toBe(1);
   });
 
-  it("refetches once the value is minAge old, and later gets see the new value", async () => {
+  it("refetches on the first forced refresh after a cold start's read (a secret rotated since)", async () => {
     const { clock, cache, source, calls } = cacheWith();
     await cache.get(ID);
+    source.values.set(ID, "token-2");
+    clock.advanceMs(1000);
+    expect(await cache.refresh(ID, 60_000)).toBe("token-2");
+    expect(calls()).toBe(2);
+  });
+
+  it("counts the limit from the last forced refresh, not from ordinary reads in between", async () => {
+    const { clock, cache, source, calls } = cacheWith(undefined, 10_000);
+    expect(await cache.refresh(ID, 60_000)).toBe("token-1");
+    clock.advanceMs(30_000);
+    await cache.get(ID); // the TTL ran out: an ordinary refetch
+    source.values.set(ID, "token-2");
+    clock.advanceMs(29_999);
+    expect(await cache.refresh(ID, 60_000)).toBeUndefined();
+    clock.advanceMs(1);
+    expect(await cache.refresh(ID, 60_000)).toBe("token-2");
+    expect(calls()).toBe(3);
+  });
+
+  it("refetches once the last forced refresh is minAge old, and later gets see the new value", async () => {
+    const { clock, cache, source, calls } = cacheWith();
+    await cache.refresh(ID, 2000);
     source.values.set(ID, "token-2");
     clock.advanceMs(2000);
     expect(await cache.refresh(ID, 2000)).toBe("token-2");
