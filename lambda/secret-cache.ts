@@ -1,6 +1,8 @@
 // A small read-through cache for secrets: reused for the TTL, concurrent misses share one
 // fetch, and a forced refresh (token rejected, no signing secret matched) is rate-limited so
-// a flood of bad requests cannot turn into a flood of Secrets Manager calls.
+// a flood of bad requests cannot turn into a flood of Secrets Manager calls. A shared fetch
+// has a deadline: a hung one is dropped, so it cannot wedge every invocation that joins it.
+import { ANSWER_BUDGET, withinMs } from "./budget";
 import type { Clock, SecretSource } from "./ports";
 
 interface Entry<T> {
@@ -18,6 +20,7 @@ export class SecretCache<T> {
     private readonly clock: Clock,
     private readonly ttlMs: number,
     private readonly parse: (secretString: string, secretId: string) => T,
+    private readonly fetchTimeoutMs = ANSWER_BUDGET.secretReadMs,
   ) {}
 
   async get(secretId: string): Promise<T> {
@@ -51,14 +54,18 @@ export class SecretCache<T> {
   private fetch(secretId: string): Promise<T> {
     const pending = this.inflight.get(secretId);
     if (pending) return pending;
-    const promise = this.source
-      .getSecretString(secretId)
-      .then((raw) => {
-        const value = this.parse(raw, secretId);
-        this.entries.set(secretId, { value, fetchedAt: this.clock.now() });
-        return value;
-      })
-      .finally(() => this.inflight.delete(secretId));
+    let dropped = false;
+    const read = this.source.getSecretString(secretId).then((raw) => {
+      const value = this.parse(raw, secretId);
+      // A dropped fetch answering late must not overwrite what a newer one learnt.
+      if (!dropped) this.entries.set(secretId, { value, fetchedAt: this.clock.now() });
+      return value;
+    });
+    read.catch(() => undefined);
+    const promise = withinMs(read, this.fetchTimeoutMs, `reading secret ${secretId}`).finally(() => {
+      dropped = true;
+      if (this.inflight.get(secretId) === promise) this.inflight.delete(secretId);
+    });
     this.inflight.set(secretId, promise);
     return promise;
   }

@@ -55,6 +55,8 @@ const LAMBDA_ENVIRONMENT_LIMIT_BYTES = 4096;
 const UNRESOLVED_VALUE_BYTES = 256;
 /** API Gateway's integration timeout: a function that takes longer is cut off with a 504. */
 const API_GATEWAY_TIMEOUT_SECONDS = 29;
+/** The ingest function's timeout unless set: well above the answer ceiling (lambda/budget.ts). */
+export const DEFAULT_INGEST_TIMEOUT = Duration.seconds(15);
 const PROJECT_ROOT = path.join(__dirname, "..");
 
 /**
@@ -932,7 +934,7 @@ function validateProps(props: PermitDeleteRelayProps): RelaySettings {
   if (!Number.isInteger(forwardMs) || forwardMs < 100 || forwardMs > 25_000) {
     fail(`forwardTimeout must be from 100 ms to 25 seconds; got ${forwardTimeout.toHumanString()}`);
   }
-  const ingestTimeout = props.ingestTimeout ?? Duration.seconds(15);
+  const ingestTimeout = props.ingestTimeout ?? DEFAULT_INGEST_TIMEOUT;
   seconds(ingestTimeout, "ingestTimeout", 1, API_GATEWAY_TIMEOUT_SECONDS - 1, fail);
   // One OPS-COM attempt, plus one more after refetching a token OPS-COM rejected (9002).
   if (ingestTimeout.toMilliseconds() <= 2 * forwardMs) {
