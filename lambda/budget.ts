@@ -28,22 +28,22 @@ export interface AnswerBudget {
  *
  *     signing secret read                          700
  *   + forced refetch (no signature matched)        700
- *   + ledger claim                                 600
- *   + inline delivery (token, OPS-COM attempts)   2800
+ *   + ledger claim                                 800
+ *   + inline delivery (token, OPS-COM attempts)   2400
  *   + enqueue (OPS-COM failed)                     600
- *   + settle as queued                             600
- *   + release of the claim (the settle failed)     600
- *   = 6600 ms  ≤  ANSWER_CEILING_MS 8000 ms  <  the ingest function's timeout (15 s)
+ *   + settle as queued                             800
+ *   + release of the claim (the settle failed)     800
+ *   = 6800 ms  ≤  ANSWER_CEILING_MS 8000 ms  <  the ingest function's timeout (15 s)
  *
- * The 1.4 s left over covers the handler's own work and a cold start's module loading. Each
+ * The 1.2 s left over covers the handler's own work and a cold start's module loading. Each
  * AWS figure is generous next to the tens of milliseconds these calls take in a region, and
  * leaves room for the SDK's one retry of a call that fails fast.
  */
 export const ANSWER_BUDGET: AnswerBudget = {
   secretReadMs: 700,
-  ledgerCallMs: 600,
+  ledgerCallMs: 800,
   enqueueMs: 600,
-  inlineDeliveryMs: 2800,
+  inlineDeliveryMs: 2400,
   minInlineAttemptMs: 1000,
 };
 

@@ -39,14 +39,28 @@ export function routeFor(
   };
 }
 
+export interface DeliveryOptions {
+  readonly inlineRetry: boolean;
+  /**
+   * The ingest handler's inline budget (lambda/budget.ts): the token read and every attempt
+   * share it, and a second attempt is made only if `minAttemptMs` of it is left. Without one
+   * (the retry worker) each attempt has the client's own timeout, FORWARD_TIMEOUT_MS.
+   */
+  readonly budget?: { readonly totalMs: number; readonly minAttemptMs: number };
+}
+
 export async function deliver(
   deps: DeliveryDeps,
   route: Route,
   referenceId: string,
-  options: { readonly inlineRetry: boolean },
+  options: DeliveryOptions,
 ): Promise<DeliveryResult> {
   let attempts = 0;
   let latencyMs = 0;
+  const budget = options.budget;
+  const deadline = budget ? deps.clock.now() + budget.totalMs : Number.POSITIVE_INFINITY;
+  const left = () => deadline - deps.clock.now();
+  const anotherFits = () => left() >= (budget?.minAttemptMs ?? 0);
   let token: string;
   try {
     token = await deps.tokens.get(route.tokenSecretId);
@@ -60,7 +74,10 @@ export async function deliver(
   const attempt = async (): Promise<OpscomOutcome> => {
     attempts++;
     const started = deps.clock.now();
-    const outcome = await deps.opscom.deletePermit({ clientCode: route.clientCode, token, referenceId });
+    const outcome = await deps.opscom.deletePermit(
+      { clientCode: route.clientCode, token, referenceId },
+      budget ? { timeoutMs: Math.max(1, left()) } : {},
+    );
     latencyMs += deps.clock.now() - started;
     return outcome;
   };
@@ -76,15 +93,15 @@ export async function deliver(
       fresh = undefined;
     }
     // Only a different token can change OPS-COM's mind; the same one would be refused again.
-    if (fresh !== undefined && fresh !== token) {
+    if (fresh !== undefined && fresh !== token && anotherFits()) {
       token = fresh;
       outcome = await attempt();
     }
   }
-  // At most two OPS-COM calls inline, so two timeouts still fit the ingest function's budget.
-  if (outcome.kind === "transient" && options.inlineRetry && attempts < 2) {
+  // At most two OPS-COM calls inline, the second only while the inline budget has room for it.
+  if (outcome.kind === "transient" && options.inlineRetry && attempts < 2 && anotherFits()) {
     await deps.sleep(50 + Math.floor(deps.random() * 100));
-    outcome = await attempt();
+    if (anotherFits()) outcome = await attempt();
   }
   return { outcome, attempts, latencyMs };
 }

@@ -3,7 +3,7 @@
 // node:http(s) rather than fetch: it is already loaded at start-up and lets us own the pool.
 import http from "node:http";
 import https from "node:https";
-import type { DeleteRequest, OpscomClient, OpscomOutcome } from "../ports";
+import type { AttemptOptions, DeleteRequest, OpscomClient, OpscomOutcome } from "../ports";
 
 const TOKEN_CODES = new Set([9000, 9001, 9002]);
 const NOT_FOUND = 9009;
@@ -26,7 +26,8 @@ export function createOpscomHttpClient(options: OpscomHttpOptions): OpscomClient
   });
   const basePath = base.pathname.replace(/\/+$/, "");
 
-  function deletePermit(request: DeleteRequest): Promise<OpscomOutcome> {
+  function deletePermit(request: DeleteRequest, attempt: AttemptOptions = {}): Promise<OpscomOutcome> {
+    const timeoutMs = Math.min(options.timeoutMs, attempt.timeoutMs ?? options.timeoutMs);
     const payload = JSON.stringify({ apiToken: request.token, referenceID: request.referenceId });
     return new Promise<OpscomOutcome>((resolve) => {
       let settled = false;
@@ -64,9 +65,9 @@ export function createOpscomHttpClient(options: OpscomHttpOptions): OpscomClient
       );
       // A hard deadline for the whole exchange, not only socket inactivity.
       const timer = setTimeout(() => {
-        finish({ kind: "transient", reason: `timeout after ${options.timeoutMs} ms` });
+        finish({ kind: "transient", reason: `timeout after ${timeoutMs} ms` });
         req.destroy();
-      }, options.timeoutMs);
+      }, timeoutMs);
       req.on("error", (error: NodeJS.ErrnoException) =>
         finish({ kind: "transient", reason: `network error ${error.code ?? error.name}` }),
       );

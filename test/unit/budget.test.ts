@@ -8,7 +8,7 @@ import { DEFAULT_INGEST_TIMEOUT } from "../../lib/permit-delete-relay";
 describe("the production answer budget", () => {
   it("sums, at its slowest, to at most the ceiling, which is at most 8 s and inside the ingest timeout", () => {
     const worst = worstCaseAnswerMs(ANSWER_BUDGET);
-    expect(worst).toBe(6600); // the sum written out in lambda/budget.ts
+    expect(worst).toBe(6800); // the sum written out in lambda/budget.ts
     expect(worst).toBeLessThanOrEqual(ANSWER_CEILING_MS);
     expect(ANSWER_CEILING_MS).toBeLessThanOrEqual(8000);
     expect(ANSWER_CEILING_MS).toBeLessThan(DEFAULT_INGEST_TIMEOUT.toMilliseconds());
