@@ -17,6 +17,7 @@ import * as sns from "aws-cdk-lib/aws-sns";
 import * as sqs from "aws-cdk-lib/aws-sqs";
 import * as wafv2 from "aws-cdk-lib/aws-wafv2";
 import { Construct } from "constructs";
+import { ANSWER_CEILING_MS } from "../lambda/budget";
 import { CLIENT_CODE_PATTERN, parseVendors, type VendorConfig } from "../lambda/vendors";
 
 /** Powertools service name: the `service` dimension of every EMF metric and log line. */
@@ -174,7 +175,8 @@ export interface PermitDeleteRelayProps {
    */
   readonly maxBodyBytes?: number;
   /**
-   * Ingest function timeout; below API Gateway's 29 s so the function always answers.
+   * Ingest function timeout; below API Gateway's 29 s so the function always answers, and
+   * above the 8 s ceiling the ingest handler holds every answer to.
    * @default Duration.seconds(15)
    */
   readonly ingestTimeout?: Duration;
@@ -936,10 +938,11 @@ function validateProps(props: PermitDeleteRelayProps): RelaySettings {
   }
   const ingestTimeout = props.ingestTimeout ?? DEFAULT_INGEST_TIMEOUT;
   seconds(ingestTimeout, "ingestTimeout", 1, API_GATEWAY_TIMEOUT_SECONDS - 1, fail);
-  // One OPS-COM attempt, plus one more after refetching a token OPS-COM rejected (9002).
-  if (ingestTimeout.toMilliseconds() <= 2 * forwardMs) {
+  // The ingest handler holds every answer to the ceiling whatever forwardTimeout is (its
+  // inline attempts share a budget); Lambda must not cut it off first.
+  if (ingestTimeout.toMilliseconds() <= ANSWER_CEILING_MS) {
     fail(
-      `ingestTimeout (${ingestTimeout.toHumanString()}) must be longer than twice forwardTimeout (${forwardTimeout.toHumanString()})`,
+      `ingestTimeout (${ingestTimeout.toHumanString()}) must be longer than the ingest answer ceiling (${ANSWER_CEILING_MS} ms, lambda/budget.ts)`,
     );
   }
   const retryWorkerTimeout = props.retryWorkerTimeout ?? Duration.seconds(60);

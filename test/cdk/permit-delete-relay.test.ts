@@ -838,9 +838,9 @@ describe("props validation", () => {
       "PermitDeleteRelay: ingestTimeout must be whole seconds from 1 to 28; got 29 seconds",
     ],
     [
-      "an ingest timeout too short for two OPS-COM attempts",
-      { ingestTimeout: Duration.seconds(10) },
-      "PermitDeleteRelay: ingestTimeout (10 seconds) must be longer than twice forwardTimeout (5 seconds)",
+      "an ingest timeout that does not leave room for the answer ceiling",
+      { ingestTimeout: Duration.seconds(8), forwardTimeout: Duration.seconds(1) },
+      "PermitDeleteRelay: ingestTimeout (8 seconds) must be longer than the ingest answer ceiling (8000 ms, lambda/budget.ts)",
     ],
     [
       "a forward timeout above 25 s",
