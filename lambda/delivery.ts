@@ -83,7 +83,8 @@ export async function deliver(
   };
 
   let outcome = await attempt();
-  if (outcome.kind === "token_rejected") {
+  // The refetch itself waits on Secrets Manager: start it only while a retry could still fit.
+  if (outcome.kind === "token_rejected" && anotherFits()) {
     let fresh: string | undefined;
     try {
       fresh =

@@ -16,6 +16,8 @@ describe("the production answer budget", () => {
 
   it("leaves room inline for a second OPS-COM attempt only after a first that failed fast", () => {
     expect(ANSWER_BUDGET.minInlineAttemptMs).toBeLessThan(ANSWER_BUDGET.inlineDeliveryMs);
+    // A token refetch starts only with this much left, so it ends inside the budget.
+    expect(ANSWER_BUDGET.minInlineAttemptMs).toBeGreaterThanOrEqual(ANSWER_BUDGET.secretReadMs);
     // The token read sits inside the inline budget; it must leave room for one attempt.
     expect(ANSWER_BUDGET.inlineDeliveryMs - ANSWER_BUDGET.secretReadMs).toBeGreaterThanOrEqual(
       ANSWER_BUDGET.minInlineAttemptMs,

@@ -133,7 +133,7 @@ describe("deliver within the ingest handler's inline budget", () => {
     expect(result).toMatchObject({ outcome: { kind: "transient" }, attempts: 1 });
   });
 
-  it("holds the retry after a token refetch to the same budget", async () => {
+  it("neither refetches the token nor retries after a 9002 when no second attempt would fit", async () => {
     const { clock, secrets, deps, timeouts } = budgetSetup([
       [2000, outcomes.tokenRejected()],
       [100, outcomes.deleted()],
@@ -144,6 +144,8 @@ describe("deliver within the ingest handler's inline budget", () => {
     const result = await deliver(deps, ROUTE, "r1", { inlineRetry: true, budget: BUDGET });
     expect(timeouts).toEqual([2800]);
     expect(result).toMatchObject({ outcome: { kind: "token_rejected" }, attempts: 1 });
+    // A refetch could outlast the budget; only the first read reached Secrets Manager.
+    expect(secrets.calls.get("token")).toBe(1);
   });
 
   it("without a budget (the retry worker), leaves each attempt the client's own timeout", async () => {
