@@ -8,7 +8,6 @@ const SETTING_NAMES: SettingNames = {
   retryMaxAttempts: "RETRY_MAX_ATTEMPTS",
   ledgerTtlDays: "LEDGER_TTL_DAYS",
   claimLeaseSeconds: "CLAIM_LEASE_SECONDS",
-  forwardTimeoutMs: "FORWARD_TIMEOUT_MS",
   ingestTimeoutSeconds: "the ingest function's timeout",
 };
 
@@ -71,7 +70,7 @@ export function loadConfig(env: Env): RelayConfig {
   const retryMaxAttempts = integer(env, "RETRY_MAX_ATTEMPTS", 7, 1, 1000);
   const claimLeaseSeconds = integer(env, "CLAIM_LEASE_SECONDS", 60, 5, 3600);
   const contradiction = settingsContradiction(
-    { retryMaxAttempts, ledgerTtlDays, claimLeaseSeconds, forwardTimeoutMs },
+    { retryMaxAttempts, ledgerTtlDays, claimLeaseSeconds },
     SETTING_NAMES,
   );
   if (contradiction !== undefined) throw new ConfigError(contradiction);

@@ -28,7 +28,7 @@ export interface DeliveryResult {
   readonly tokenUnavailable?: true;
 }
 
-/** A refetch is skipped when the cached token is younger than this: bounds Secrets Manager calls. */
+/** A refetch is skipped when the last one was less than this ago: bounds Secrets Manager calls. */
 const TOKEN_REFRESH_MIN_AGE_MS = 2000;
 
 export function routeFor(
@@ -41,14 +41,28 @@ export function routeFor(
   };
 }
 
+export interface DeliveryOptions {
+  readonly inlineRetry: boolean;
+  /**
+   * The ingest handler's inline budget (lambda/budget.ts): the token read and every attempt
+   * share it, and a second attempt is made only if `minAttemptMs` of it is left. Without one
+   * (the retry worker) each attempt has the client's own timeout, FORWARD_TIMEOUT_MS.
+   */
+  readonly budget?: { readonly totalMs: number; readonly minAttemptMs: number };
+}
+
 export async function deliver(
   deps: DeliveryDeps,
   route: Route,
   referenceId: string,
-  options: { readonly inlineRetry: boolean },
+  options: DeliveryOptions,
 ): Promise<DeliveryResult> {
   let attempts = 0;
   let latencyMs = 0;
+  const budget = options.budget;
+  const deadline = budget ? deps.clock.now() + budget.totalMs : Number.POSITIVE_INFINITY;
+  const left = () => deadline - deps.clock.now();
+  const anotherFits = () => left() >= (budget?.minAttemptMs ?? 0);
   let token: string;
   try {
     token = await deps.tokens.get(route.tokenSecretId);
@@ -63,13 +77,17 @@ export async function deliver(
   const attempt = async (): Promise<OpscomOutcome> => {
     attempts++;
     const started = deps.clock.now();
-    const outcome = await deps.opscom.deletePermit({ clientCode: route.clientCode, token, referenceId });
+    const outcome = await deps.opscom.deletePermit(
+      { clientCode: route.clientCode, token, referenceId },
+      budget ? { timeoutMs: Math.max(1, left()) } : {},
+    );
     latencyMs += deps.clock.now() - started;
     return outcome;
   };
 
   let outcome = await attempt();
-  if (outcome.kind === "token_rejected") {
+  // The refetch itself waits on Secrets Manager: start it only while a retry could still fit.
+  if (outcome.kind === "token_rejected" && anotherFits()) {
     let fresh: string | undefined;
     try {
       fresh =
@@ -79,15 +97,15 @@ export async function deliver(
       fresh = undefined;
     }
     // Only a different token can change OPS-COM's mind; the same one would be refused again.
-    if (fresh !== undefined && fresh !== token) {
+    if (fresh !== undefined && fresh !== token && anotherFits()) {
       token = fresh;
       outcome = await attempt();
     }
   }
-  // At most two OPS-COM calls inline, so two timeouts still fit the ingest function's budget.
-  if (outcome.kind === "transient" && options.inlineRetry && attempts < 2) {
+  // At most two OPS-COM calls inline, the second only while the inline budget has room for it.
+  if (outcome.kind === "transient" && options.inlineRetry && attempts < 2 && anotherFits()) {
     await deps.sleep(50 + Math.floor(deps.random() * 100));
-    outcome = await attempt();
+    if (anotherFits()) outcome = await attempt();
   }
   return { outcome, attempts, latencyMs };
 }

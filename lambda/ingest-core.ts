@@ -5,6 +5,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import type { APIGatewayProxyResult } from "aws-lambda";
 import { version as RELAY_VERSION } from "../package.json";
+import { ANSWER_BUDGET, type AnswerBudget } from "./budget";
 import { type DeliveryDeps, deliver, errorName, routeFor } from "./delivery";
 import { parseEvent } from "./event";
 import { type IngestEvent, isJsonContentType, normalizeEvent, type Reply, toResult } from "./http";
@@ -24,6 +25,8 @@ export interface IngestDeps extends RelayDeps {
    * initialises, so a cold start's first webhook does not wait for them in turn.
    */
   readonly prime?: boolean;
+  /** The deadlines an answer is held to; ANSWER_BUDGET unless a test shrinks them. */
+  readonly budget?: AnswerBudget;
 }
 
 export type IngestHandler = (event: IngestEvent) => Promise<APIGatewayProxyResult>;
@@ -38,9 +41,11 @@ const PRIMED_VENDORS = 10;
 
 export function createIngestHandler(deps: IngestDeps): IngestHandler {
   const { config, clock, ledger, queue, telemetry } = deps;
-  const tokens =
-    deps.tokens ?? new SecretCache(deps.secrets, clock, config.secretCacheTtlMs, parseTokenSecret);
-  const signingSecrets = new SecretCache(deps.secrets, clock, config.secretCacheTtlMs, parseSigningSecrets);
+  const budget = deps.budget ?? ANSWER_BUDGET;
+  const cache = <T>(parse: (raw: string, id: string) => T) =>
+    new SecretCache(deps.secrets, clock, config.secretCacheTtlMs, parse, budget.secretReadMs);
+  const tokens = deps.tokens ?? cache(parseTokenSecret);
+  const signingSecrets = cache(parseSigningSecrets);
   const delivery: DeliveryDeps = {
     opscom: deps.opscom,
     tokens,
@@ -250,7 +255,10 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
   ): Promise<{ reply: Reply; log: LogFields }> {
     const { webhookId } = key;
     const ids = { webhookId, referenceID: referenceId };
-    const result = await deliver(delivery, routeFor(vendor, config), referenceId, { inlineRetry: true });
+    const result = await deliver(delivery, routeFor(vendor, config), referenceId, {
+      inlineRetry: true,
+      budget: { totalMs: budget.inlineDeliveryMs, minAttemptMs: budget.minInlineAttemptMs },
+    });
     const { outcome, attempts, latencyMs } = result;
     if (attempts > 0) telemetry.latency(latencyMs);
     const done = { ...log, attempts, opscomLatencyMs: latencyMs };

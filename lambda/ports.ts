@@ -145,6 +145,11 @@ export interface DeleteRequest {
   readonly referenceId: string;
 }
 
+export interface AttemptOptions {
+  /** This attempt's timeout when shorter than the client's own (the ingest handler's budget). */
+  readonly timeoutMs?: number;
+}
+
 export interface OpscomClient {
-  deletePermit(request: DeleteRequest): Promise<OpscomOutcome>;
+  deletePermit(request: DeleteRequest, options?: AttemptOptions): Promise<OpscomOutcome>;
 }

@@ -1,6 +1,8 @@
 // A small read-through cache for secrets: reused for the TTL, concurrent misses share one
 // fetch, and a forced refresh (token rejected, no signing secret matched) is rate-limited so
-// a flood of bad requests cannot turn into a flood of Secrets Manager calls.
+// a flood of bad requests cannot turn into a flood of Secrets Manager calls. A shared fetch
+// has a deadline: a hung one is dropped, so it cannot wedge every invocation that joins it.
+import { ANSWER_BUDGET, withinMs } from "./budget";
 import type { Clock, SecretSource } from "./ports";
 
 interface Entry<T> {
@@ -11,12 +13,14 @@ interface Entry<T> {
 export class SecretCache<T> {
   private readonly entries = new Map<string, Entry<T>>();
   private readonly inflight = new Map<string, Promise<T>>();
+  private readonly forcedAt = new Map<string, number>();
 
   constructor(
     private readonly source: SecretSource,
     private readonly clock: Clock,
     private readonly ttlMs: number,
     private readonly parse: (secretString: string, secretId: string) => T,
+    private readonly fetchTimeoutMs = ANSWER_BUDGET.secretReadMs,
   ) {}
 
   async get(secretId: string): Promise<T> {
@@ -34,26 +38,34 @@ export class SecretCache<T> {
   }
 
   /**
-   * Fetches again unless the cached value is younger than `minAgeMs`; answers `undefined`
-   * when it did not fetch, so the caller knows nothing new was learnt.
+   * Fetches again unless the last forced refresh of this secret is younger than `minAgeMs`;
+   * answers `undefined` when it did not fetch, so the caller knows nothing new was learnt.
+   * Counted from the last *forced* refresh, not the last fetch: otherwise the read made at
+   * start-up would block the first refresh after a rotation for the whole interval.
    */
   async refresh(secretId: string, minAgeMs = 0): Promise<T | undefined> {
-    const entry = this.entries.get(secretId);
-    if (entry && this.clock.now() - entry.fetchedAt < minAgeMs) return undefined;
+    const now = this.clock.now();
+    const forcedAt = this.forcedAt.get(secretId);
+    if (forcedAt !== undefined && now - forcedAt < minAgeMs) return undefined;
+    this.forcedAt.set(secretId, now);
     return this.fetch(secretId);
   }
 
   private fetch(secretId: string): Promise<T> {
     const pending = this.inflight.get(secretId);
     if (pending) return pending;
-    const promise = this.source
-      .getSecretString(secretId)
-      .then((raw) => {
-        const value = this.parse(raw, secretId);
-        this.entries.set(secretId, { value, fetchedAt: this.clock.now() });
-        return value;
-      })
-      .finally(() => this.inflight.delete(secretId));
+    let dropped = false;
+    const read = this.source.getSecretString(secretId).then((raw) => {
+      const value = this.parse(raw, secretId);
+      // A dropped fetch answering late must not overwrite what a newer one learnt.
+      if (!dropped) this.entries.set(secretId, { value, fetchedAt: this.clock.now() });
+      return value;
+    });
+    read.catch(() => undefined);
+    const promise = withinMs(read, this.fetchTimeoutMs, `reading secret ${secretId}`).finally(() => {
+      dropped = true;
+      if (this.inflight.get(secretId) === promise) this.inflight.delete(secretId);
+    });
     this.inflight.set(secretId, promise);
     return promise;
   }

@@ -2,6 +2,7 @@
 // against the queues' retention and the ledger's TTL, the claim lease against how long an
 // ingest invocation can hold a claim. Pure, so `cdk synth` (lib/) and Lambda start-up
 // (config.ts) refuse the same combinations with the same sentence.
+import { ANSWER_CEILING_MS } from "./budget";
 import {
   initialRetryDelaySeconds,
   LAMBDA_MAX_TIMEOUT_SECONDS,
@@ -15,18 +16,7 @@ export const RETRY_QUEUE_RETENTION_DAYS = 14;
  * its alarm pages has a week to fix the cause and redrive it.
  */
 export const MIN_REDRIVE_WINDOW_DAYS = 7;
-/** Room for the SQS, DynamoDB and Secrets Manager calls around the inline OPS-COM attempts. */
-const INLINE_AWS_CALLS_MS = 5000;
 const DAY = 86_400;
-
-/**
- * The longest an ingest invocation can hold a claim: two OPS-COM attempts (the second after
- * refetching a token OPS-COM rejected) plus the AWS calls around them. Kept in step with the
- * ingest handler's inline budget.
- */
-export function worstCaseInlineDeliveryMs(forwardTimeoutMs: number): number {
-  return 2 * forwardTimeoutMs + INLINE_AWS_CALLS_MS;
-}
 
 /**
  * Seconds from the moment a delivery is parked to the end of its last queued attempt, with
@@ -45,8 +35,6 @@ export interface TimingSettings {
   readonly retryMaxAttempts: number;
   readonly ledgerTtlDays?: number;
   readonly claimLeaseSeconds?: number;
-  /** Needed with `claimLeaseSeconds`. */
-  readonly forwardTimeoutMs?: number;
   /** Known at synth only. */
   readonly ingestTimeoutSeconds?: number;
 }
@@ -89,13 +77,12 @@ export function settingsContradiction(settings: TimingSettings, names: SettingNa
   if (ingest !== undefined && lease <= ingest) {
     return `${names.claimLeaseSeconds} ${lease} s must be longer than ${names.ingestTimeoutSeconds} ${ingest} s, or a live claim could be taken over`;
   }
-  const forwardMs = settings.forwardTimeoutMs;
-  if (forwardMs !== undefined && lease * 1000 <= worstCaseInlineDeliveryMs(forwardMs)) {
-    const worst = worstCaseInlineDeliveryMs(forwardMs) / 1000;
+  // An ingest invocation holds its claim no longer than its answer takes (lambda/budget.ts).
+  if (lease * 1000 <= ANSWER_CEILING_MS) {
+    const ceiling = ANSWER_CEILING_MS / 1000;
     return (
-      `${names.claimLeaseSeconds} ${lease} is not longer than the worst-case inline delivery, ${worst} s (two ` +
-      `${names.forwardTimeoutMs} attempts of ${forwardMs} ms plus the AWS calls around them): a live claim could ` +
-      `be taken over; at least ${Math.floor(worst) + 1}`
+      `${names.claimLeaseSeconds} ${lease} is not longer than the ${ceiling} s an ingest answer can take: a live ` +
+      `claim could be taken over; at least ${Math.floor(ceiling) + 1}`
     );
   }
   return undefined;

@@ -17,6 +17,7 @@ import * as sns from "aws-cdk-lib/aws-sns";
 import * as sqs from "aws-cdk-lib/aws-sqs";
 import * as wafv2 from "aws-cdk-lib/aws-wafv2";
 import { Construct } from "constructs";
+import { ANSWER_CEILING_MS } from "../lambda/budget";
 import { RETRY_QUEUE_RETENTION_DAYS, settingsContradiction } from "../lambda/settings";
 import { CLIENT_CODE_PATTERN, parseVendors, type VendorConfig } from "../lambda/vendors";
 
@@ -56,6 +57,8 @@ const LAMBDA_ENVIRONMENT_LIMIT_BYTES = 4096;
 const UNRESOLVED_VALUE_BYTES = 256;
 /** API Gateway's integration timeout: a function that takes longer is cut off with a 504. */
 const API_GATEWAY_TIMEOUT_SECONDS = 29;
+/** The ingest function's timeout unless set: well above the answer ceiling (lambda/budget.ts). */
+export const DEFAULT_INGEST_TIMEOUT = Duration.seconds(15);
 const PROJECT_ROOT = path.join(__dirname, "..");
 
 /**
@@ -173,7 +176,8 @@ export interface PermitDeleteRelayProps {
    */
   readonly maxBodyBytes?: number;
   /**
-   * Ingest function timeout; below API Gateway's 29 s so the function always answers.
+   * Ingest function timeout; below API Gateway's 29 s so the function always answers, and
+   * above the 8 s ceiling the ingest handler holds every answer to.
    * @default Duration.seconds(15)
    */
   readonly ingestTimeout?: Duration;
@@ -933,12 +937,13 @@ function validateProps(props: PermitDeleteRelayProps): RelaySettings {
   if (!Number.isInteger(forwardMs) || forwardMs < 100 || forwardMs > 25_000) {
     fail(`forwardTimeout must be from 100 ms to 25 seconds; got ${forwardTimeout.toHumanString()}`);
   }
-  const ingestTimeout = props.ingestTimeout ?? Duration.seconds(15);
+  const ingestTimeout = props.ingestTimeout ?? DEFAULT_INGEST_TIMEOUT;
   seconds(ingestTimeout, "ingestTimeout", 1, API_GATEWAY_TIMEOUT_SECONDS - 1, fail);
-  // One OPS-COM attempt, plus one more after refetching a token OPS-COM rejected (9002).
-  if (ingestTimeout.toMilliseconds() <= 2 * forwardMs) {
+  // The ingest handler holds every answer to the ceiling whatever forwardTimeout is (its
+  // inline attempts share a budget); Lambda must not cut it off first.
+  if (ingestTimeout.toMilliseconds() <= ANSWER_CEILING_MS) {
     fail(
-      `ingestTimeout (${ingestTimeout.toHumanString()}) must be longer than twice forwardTimeout (${forwardTimeout.toHumanString()})`,
+      `ingestTimeout (${ingestTimeout.toHumanString()}) must be longer than the ingest answer ceiling (${ANSWER_CEILING_MS} ms, lambda/budget.ts)`,
     );
   }
   const retryWorkerTimeout = props.retryWorkerTimeout ?? Duration.seconds(60);
@@ -955,14 +960,12 @@ function validateProps(props: PermitDeleteRelayProps): RelaySettings {
       retryMaxAttempts,
       ledgerTtlDays,
       claimLeaseSeconds: claimLease.toSeconds(),
-      forwardTimeoutMs: forwardMs,
       ingestTimeoutSeconds: ingestTimeout.toSeconds(),
     },
     {
       retryMaxAttempts: "retryMaxAttempts",
       ledgerTtlDays: "ledgerTtlDays",
       claimLeaseSeconds: "claimLease",
-      forwardTimeoutMs: "forwardTimeout",
       ingestTimeoutSeconds: "ingestTimeout",
     },
   );

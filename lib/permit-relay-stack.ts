@@ -183,7 +183,6 @@ export function readRelayContext(node: Node): RelayContext {
         retryMaxAttempts: key,
         ledgerTtlDays: key,
         claimLeaseSeconds: key,
-        forwardTimeoutMs: key,
         ingestTimeoutSeconds: key,
       },
     );

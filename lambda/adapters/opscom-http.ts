@@ -3,7 +3,7 @@
 // node:http(s) rather than fetch: it is already loaded at start-up and lets us own the pool.
 import http from "node:http";
 import https from "node:https";
-import type { DeleteRequest, OpscomClient, OpscomOutcome } from "../ports";
+import type { AttemptOptions, DeleteRequest, OpscomClient, OpscomOutcome } from "../ports";
 
 const TOKEN_CODES = new Set([9000, 9001, 9002]);
 const NOT_FOUND = 9009;
@@ -44,7 +44,8 @@ export function createOpscomHttpClient(options: OpscomHttpOptions): OpscomClient
   });
   const basePath = base.pathname.replace(/\/+$/, "");
 
-  function deletePermit(request: DeleteRequest): Promise<OpscomOutcome> {
+  function deletePermit(request: DeleteRequest, attempt: AttemptOptions = {}): Promise<OpscomOutcome> {
+    const timeoutMs = Math.min(options.timeoutMs, attempt.timeoutMs ?? options.timeoutMs);
     const payload = JSON.stringify({ apiToken: request.token, referenceID: request.referenceId });
     return new Promise<OpscomOutcome>((resolve) => {
       let settled = false;
@@ -58,9 +59,9 @@ export function createOpscomHttpClient(options: OpscomHttpOptions): OpscomClient
       // A hard deadline for the whole exchange, the fresh-connection retry included, not only
       // socket inactivity.
       const timer = setTimeout(() => {
-        finish({ kind: "transient", reason: `timeout after ${options.timeoutMs} ms` });
+        finish({ kind: "transient", reason: `timeout after ${timeoutMs} ms` });
         current?.destroy();
-      }, options.timeoutMs);
+      }, timeoutMs);
 
       const send = (fresh: boolean) => {
         const req = transport.request(

@@ -950,9 +950,9 @@ describe("props validation", () => {
       "PermitDeleteRelay: ingestTimeout must be whole seconds from 1 to 28; got 29 seconds",
     ],
     [
-      "an ingest timeout too short for two OPS-COM attempts",
-      { ingestTimeout: Duration.seconds(10) },
-      "PermitDeleteRelay: ingestTimeout (10 seconds) must be longer than twice forwardTimeout (5 seconds)",
+      "an ingest timeout that does not leave room for the answer ceiling",
+      { ingestTimeout: Duration.seconds(8), forwardTimeout: Duration.seconds(1) },
+      "PermitDeleteRelay: ingestTimeout (8 seconds) must be longer than the ingest answer ceiling (8000 ms, lambda/budget.ts)",
     ],
     [
       "a forward timeout above 25 s",
@@ -968,12 +968,6 @@ describe("props validation", () => {
       "a claim lease no longer than the ingest timeout",
       { claimLease: Duration.seconds(15) },
       "PermitDeleteRelay: claimLease 15 s must be longer than ingestTimeout 15 s, or a live claim could be taken over",
-    ],
-    [
-      "a claim lease a live inline delivery can outlast",
-      { ingestTimeout: Duration.seconds(11), claimLease: Duration.seconds(12) },
-      "PermitDeleteRelay: claimLease 12 is not longer than the worst-case inline delivery, 15 s (two forwardTimeout " +
-        "attempts of 5000 ms plus the AWS calls around them): a live claim could be taken over; at least 16",
     ],
     [
       "retries that outlast the retry queue's retention",

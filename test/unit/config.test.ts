@@ -239,16 +239,10 @@ describe("loadConfig: settings that contradict each other", () => {
         "6.8 days): at least 22",
     ],
     [
-      "a claim lease a live inline delivery can outlast",
-      { CLAIM_LEASE_SECONDS: "15" },
-      "CLAIM_LEASE_SECONDS 15 is not longer than the worst-case inline delivery, 15 s (two FORWARD_TIMEOUT_MS " +
-        "attempts of 5000 ms plus the AWS calls around them): a live claim could be taken over; at least 16",
-    ],
-    [
-      "a lease that only matches a long forward timeout's worst case",
-      { FORWARD_TIMEOUT_MS: "25000", CLAIM_LEASE_SECONDS: "55" },
-      "CLAIM_LEASE_SECONDS 55 is not longer than the worst-case inline delivery, 55 s (two FORWARD_TIMEOUT_MS " +
-        "attempts of 25000 ms plus the AWS calls around them): a live claim could be taken over; at least 56",
+      "a claim lease a live ingest answer can outlast",
+      { CLAIM_LEASE_SECONDS: "8" },
+      "CLAIM_LEASE_SECONDS 8 is not longer than the 8 s an ingest answer can take: a live claim could be taken " +
+        "over; at least 9",
     ],
   ])("refuses %s, naming the settings", (_what, values, message) => {
     expect(failure(env(values)).message).toBe(message);
@@ -260,10 +254,10 @@ describe("loadConfig: settings that contradict each other", () => {
       "the most retries with the shortest TTL they allow",
       { RETRY_MAX_ATTEMPTS: "18", LEDGER_TTL_DAYS: "22" },
     ],
-    ["the shortest lease the default forward timeout allows", { CLAIM_LEASE_SECONDS: "16" }],
+    ["the shortest lease the answer ceiling allows", { CLAIM_LEASE_SECONDS: "9" }],
     [
-      "a long forward timeout with a lease above it",
-      { FORWARD_TIMEOUT_MS: "25000", CLAIM_LEASE_SECONDS: "56" },
+      "a long forward timeout (the worker's) with a short lease",
+      { FORWARD_TIMEOUT_MS: "25000", CLAIM_LEASE_SECONDS: "9" },
     ],
   ])("accepts %s", (_what, values) => {
     expect(() => loadConfig(env(values))).not.toThrow();

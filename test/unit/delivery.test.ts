@@ -3,6 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { MemorySecrets } from "../../lambda/adapters/memory";
 import { deliver } from "../../lambda/delivery";
+import type { DeleteRequest, OpscomClient, OpscomOutcome } from "../../lambda/ports";
 import { parseTokenSecret, SecretCache } from "../../lambda/secret-cache";
 import { FakeClock, outcomes, ScriptedOpscom } from "./support/fakes";
 
@@ -75,5 +76,82 @@ describe("deliver", () => {
       reason: "token unavailable: ResourceNotFoundException",
     });
     expect(opscom.calls).toHaveLength(0);
+  });
+});
+
+describe("deliver within the ingest handler's inline budget", () => {
+  const BUDGET = { totalMs: 2800, minAttemptMs: 1000 };
+
+  /**
+   * OPS-COM answering from a script after the time given, on the fake clock; an attempt whose
+   * timeout is shorter ends at its timeout as the HTTP client would, as a transient failure.
+   */
+  function slowOpscom(clock: FakeClock, script: [tookMs: number, outcome: OpscomOutcome][]) {
+    const timeouts: (number | undefined)[] = [];
+    const client: OpscomClient = {
+      async deletePermit(_request: DeleteRequest, options?: { timeoutMs?: number }) {
+        timeouts.push(options?.timeoutMs);
+        const [tookMs, outcome] = script.shift() ?? [0, outcomes.deleted()];
+        const limit = options?.timeoutMs ?? Number.POSITIVE_INFINITY;
+        clock.advanceMs(Math.min(tookMs, limit));
+        return tookMs > limit ? { kind: "transient", reason: `timeout after ${limit} ms` } : outcome;
+      },
+    };
+    return { client, timeouts };
+  }
+
+  function budgetSetup(script: [number, OpscomOutcome][]) {
+    const { clock, secrets, deps } = setup();
+    const opscom = slowOpscom(clock, script);
+    return { clock, secrets, timeouts: opscom.timeouts, deps: { ...deps, opscom: opscom.client } };
+  }
+
+  it("gives the first attempt the whole inline budget, not two full forward timeouts", async () => {
+    const { deps, timeouts } = budgetSetup([[4900, outcomes.deleted()]]);
+    const result = await deliver(deps, ROUTE, "r1", { inlineRetry: true, budget: BUDGET });
+    expect(timeouts).toEqual([2800]);
+    expect(result).toMatchObject({ outcome: { kind: "transient" }, attempts: 1 });
+  });
+
+  it("makes a second attempt after a fast failure, with only what is left of the budget", async () => {
+    const { deps, timeouts } = budgetSetup([
+      [300, outcomes.transient()],
+      [100, outcomes.deleted()],
+    ]);
+    const result = await deliver(deps, ROUTE, "r1", { inlineRetry: true, budget: BUDGET });
+    expect(timeouts).toEqual([2800, 2500]);
+    expect(result).toMatchObject({ outcome: { kind: "deleted" }, attempts: 2 });
+  });
+
+  it("makes no second attempt when less than the minimum attempt time is left", async () => {
+    const { deps, timeouts } = budgetSetup([
+      [1801, outcomes.transient()],
+      [100, outcomes.deleted()],
+    ]);
+    const result = await deliver(deps, ROUTE, "r1", { inlineRetry: true, budget: BUDGET });
+    expect(timeouts).toEqual([2800]);
+    expect(result).toMatchObject({ outcome: { kind: "transient" }, attempts: 1 });
+  });
+
+  it("neither refetches the token nor retries after a 9002 when no second attempt would fit", async () => {
+    const { clock, secrets, deps, timeouts } = budgetSetup([
+      [2000, outcomes.tokenRejected()],
+      [100, outcomes.deleted()],
+    ]);
+    await deps.tokens.get("token");
+    secrets.values.set("token", "NEW-TOKEN");
+    clock.advanceSeconds(3);
+    const result = await deliver(deps, ROUTE, "r1", { inlineRetry: true, budget: BUDGET });
+    expect(timeouts).toEqual([2800]);
+    expect(result).toMatchObject({ outcome: { kind: "token_rejected" }, attempts: 1 });
+    // A refetch could outlast the budget; only the first read reached Secrets Manager.
+    expect(secrets.calls.get("token")).toBe(1);
+  });
+
+  it("without a budget (the retry worker), leaves each attempt the client's own timeout", async () => {
+    const { deps, timeouts } = budgetSetup([[4900, outcomes.deleted()]]);
+    const result = await deliver(deps, ROUTE, "r1", { inlineRetry: false });
+    expect(timeouts).toEqual([undefined]);
+    expect(result.outcome.kind).toBe("deleted");
   });
 });

@@ -1,7 +1,9 @@
 // The read-through secret cache (TTL, shared misses, rate-limited refresh) and the two secret
 // formats it parses. Clock and source are in-memory, so every instant is the test's choice.
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { MemorySecrets } from "../../lambda/adapters/memory";
+import { ANSWER_BUDGET } from "../../lambda/budget";
+import type { SecretSource } from "../../lambda/ports";
 import {
   parseSigningSecrets,
   parseTokenSecret,
@@ -91,17 +93,39 @@ describe("SecretCache.get", () => {
 });
 
 describe("SecretCache.refresh", () => {
-  it("answers undefined without fetching while the value is younger than minAge", async () => {
+  it("answers undefined without fetching while the last forced refresh is younger than minAge", async () => {
     const { clock, cache, calls } = cacheWith();
-    await cache.get(ID);
+    expect(await cache.refresh(ID, 2000)).toBe("token-1");
     clock.advanceMs(1999);
     expect(await cache.refresh(ID, 2000)).toBeUndefined();
     expect(calls()).toBe(1);
   });
 
-  it("refetches once the value is minAge old, and later gets see the new value", async () => {
+  it("refetches on the first forced refresh after a cold start's read (a secret rotated since)", async () => {
     const { clock, cache, source, calls } = cacheWith();
     await cache.get(ID);
+    source.values.set(ID, "token-2");
+    clock.advanceMs(1000);
+    expect(await cache.refresh(ID, 60_000)).toBe("token-2");
+    expect(calls()).toBe(2);
+  });
+
+  it("counts the limit from the last forced refresh, not from ordinary reads in between", async () => {
+    const { clock, cache, source, calls } = cacheWith(undefined, 10_000);
+    expect(await cache.refresh(ID, 60_000)).toBe("token-1");
+    clock.advanceMs(30_000);
+    await cache.get(ID); // the TTL ran out: an ordinary refetch
+    source.values.set(ID, "token-2");
+    clock.advanceMs(29_999);
+    expect(await cache.refresh(ID, 60_000)).toBeUndefined();
+    clock.advanceMs(1);
+    expect(await cache.refresh(ID, 60_000)).toBe("token-2");
+    expect(calls()).toBe(3);
+  });
+
+  it("refetches once the last forced refresh is minAge old, and later gets see the new value", async () => {
+    const { clock, cache, source, calls } = cacheWith();
+    await cache.refresh(ID, 2000);
     source.values.set(ID, "token-2");
     clock.advanceMs(2000);
     expect(await cache.refresh(ID, 2000)).toBe("token-2");
@@ -131,6 +155,70 @@ describe("SecretCache.refresh", () => {
     clock.advanceMs(TTL_MS - 1);
     expect(await cache.get(ID)).toBe("token-1");
     expect(calls()).toBe(2);
+  });
+});
+
+describe("SecretCache: a fetch that hangs", () => {
+  afterEach(() => vi.useRealTimers());
+
+  /** A source whose first answer never comes (a stalled endpoint) and later ones do. */
+  function hangingOnce(values: string[]) {
+    let calls = 0;
+    const source: SecretSource = {
+      getSecretString: () => {
+        calls++;
+        if (calls === 1) return new Promise<string>(() => undefined);
+        return Promise.resolve(values[calls - 2] ?? "token-late");
+      },
+    };
+    return { source, calls: () => calls };
+  }
+
+  function settledOf<T>(promise: Promise<T>): { value?: T; error?: unknown } {
+    const state: { value?: T; error?: unknown } = {};
+    promise.then(
+      (value) => {
+        state.value = value;
+      },
+      (error: unknown) => {
+        state.error = error;
+      },
+    );
+    return state;
+  }
+
+  it("is dropped at its deadline, so the next caller fetches afresh instead of joining it", async () => {
+    vi.useFakeTimers();
+    const { source, calls } = hangingOnce(["token-2"]);
+    const cache = new SecretCache(source, new FakeClock(), TTL_MS, parseTokenSecret, 500);
+    const first = settledOf(cache.get(ID));
+    await vi.advanceTimersByTimeAsync(300);
+    const joined = settledOf(cache.get(ID));
+    await vi.advanceTimersByTimeAsync(200);
+    expect(first.error).toMatchObject({ name: "TimeoutError" });
+    expect(joined.error).toMatchObject({ name: "TimeoutError" });
+    expect(await cache.get(ID)).toBe("token-2");
+    expect(calls()).toBe(2);
+  });
+
+  it("is bounded by the production secret read budget when no deadline is given", async () => {
+    vi.useFakeTimers();
+    const { source } = hangingOnce([]);
+    const cache = new SecretCache(source, new FakeClock(), TTL_MS, parseTokenSecret);
+    const first = settledOf(cache.get(ID));
+    await vi.advanceTimersByTimeAsync(ANSWER_BUDGET.secretReadMs - 1);
+    expect(first.error).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(first.error).toMatchObject({ name: "TimeoutError" });
+  });
+
+  it("keeps a warm-up's hang from failing a later get for longer than one deadline", async () => {
+    vi.useFakeTimers();
+    const { source } = hangingOnce(["token-2"]);
+    const cache = new SecretCache(source, new FakeClock(), TTL_MS, parseTokenSecret, 500);
+    cache.warm(ID);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(await cache.get(ID)).toBe("token-2");
   });
 });
 
