@@ -9,27 +9,49 @@
 // It ends with every webhook in exactly one terminal ledger state, every permit deleted at
 // OPS-COM exactly once, and the queues empty — or it says which webhook broke which promise.
 //
+// On top of that mix come the faults at the edges (`EDGE_FAULTS`, all on by default, any subset
+// with --faults): OPS-COM 403/404 pages it did not write, resets on reused OPS-COM sockets,
+// DynamoDB answers lost after the write applied (a claim, a settle), throttling on the write
+// that records an outcome, and a DynamoDB or Secrets Manager endpoint that accepts and stalls.
+// The handlers' AWS adapters are the production ones (`productionDeps`), so whatever timeouts
+// and retries production gives its SDK clients are what meets these faults. A stall costs the
+// run real seconds: SDK timeouts are wall time, so the function timeout is too.
+//
 //   npm run chaos                      2,000 webhooks, 30% faults, 10% duplicates, 5% kills
 //   npm run chaos -- --webhooks 5000 --seed 42
+//   npm run chaos -- --faults dynamodb-lost-claim --kill-rate 0    one edge fault on its own
 import { AsyncLocalStorage } from "node:async_hooks";
+import { parseArgs } from "node:util";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SQSClient, StartMessageMoveTaskCommand } from "@aws-sdk/client-sqs";
 import type { APIGatewayProxyResult, SQSEvent } from "aws-lambda";
 import { createDynamoLedger } from "../lambda/adapters/dynamodb-ledger";
-import { createOpscomHttpClient } from "../lambda/adapters/opscom-http";
-import { createSecretsManagerSource } from "../lambda/adapters/secrets-manager";
-import { createSqsQueue } from "../lambda/adapters/sqs-queue";
 import { loadConfig } from "../lambda/config";
 import { createIngestHandler } from "../lambda/ingest-core";
 import type { Clock, DeliveryState, Ledger, OpscomClient, RetryQueue } from "../lambda/ports";
 import { createRetryWorker } from "../lambda/retry-core";
 import { RecordingTelemetry } from "../lambda/telemetry";
+import { productionDeps } from "../lambda/wiring";
 import { startAwsEndpoint } from "../local/aws-endpoint";
+import { type DynamoFault, type DynamoRequest, startDynamoFaultProxy } from "../local/dynamodb-faults";
 import { pollOnce } from "../local/event-source";
 import { type FaultMode, mulberry32, startOpscomSandbox } from "../local/opscom-sandbox";
 import { canonicalEvent, generateSigningSecret, signWebhook } from "../local/vendor-kit";
 import { createLedgerTable, startDynalite, useLocalAws } from "../test/support/dynalite";
 import { restEvent } from "../test/support/events";
+
+/** The faults at the edges, each of which can be switched on alone. */
+export const EDGE_FAULTS = [
+  "opscom-403",
+  "opscom-404",
+  "opscom-stale-socket",
+  "dynamodb-lost-claim",
+  "dynamodb-lost-settle",
+  "dynamodb-throttle-settle",
+  "dynamodb-stall",
+  "secrets-stall",
+] as const;
+export type EdgeFault = (typeof EDGE_FAULTS)[number];
 
 export interface ChaosOptions {
   readonly webhooks: number;
@@ -38,6 +60,9 @@ export interface ChaosOptions {
   readonly killRate: number;
   readonly seed: number;
   readonly concurrency: number;
+  readonly faults: readonly EdgeFault[];
+  /** Share of claims, and of outcome writes, that meet each DynamoDB fault picked by rate. */
+  readonly dynamoFaultRate: number;
 }
 
 export const DEFAULT_CHAOS: ChaosOptions = {
@@ -47,6 +72,28 @@ export const DEFAULT_CHAOS: ChaosOptions = {
   killRate: 0.05,
   seed: 1,
   concurrency: 32,
+  faults: EDGE_FAULTS,
+  dynamoFaultRate: 0.03,
+};
+
+/** The construct's default function timeouts: past them Lambda cuts an invocation off. */
+const INGEST_TIMEOUT_MS = 15_000;
+const RETRY_WORKER_TIMEOUT_MS = 60_000;
+/** A stalled request is held past the ingest timeout, then reset, so a stall cannot outlive the run. */
+const STALL_HOLD_MS = INGEST_TIMEOUT_MS + 2_000;
+/**
+ * How long an item's outcome writes stay throttled: longer than the SDK's default retries of a
+ * throttled call take (4 attempts, backing off at most 0.5 + 1 + 2 s), so the write fails as a
+ * whole unless the relay itself does more. Wall time, as the SDK's backoff is.
+ */
+const THROTTLE_SPELL_MS = 5_000;
+/** Stalls are costly in wall time, so each kind is armed this often, and at least once a run. */
+const WEBHOOKS_PER_STALL = 1000;
+
+const OPSCOM_MODES: Partial<Record<EdgeFault, FaultMode>> = {
+  "opscom-403": "html403",
+  "opscom-404": "html404",
+  "opscom-stale-socket": "staleSocket",
 };
 
 export interface ChaosReport {
@@ -54,11 +101,18 @@ export interface ChaosReport {
   readonly deliveries: number;
   readonly answers: Record<string, number>;
   readonly kills: Record<string, number>;
+  /** OPS-COM's standing modes under their sandbox names, the edge faults under theirs. */
   readonly faultsInjected: Record<string, number>;
   readonly ledgerStates: Record<string, number>;
   readonly opscomDeletes: { readonly once: number; readonly twice: number; readonly never: number };
   readonly deadLetteredThenRedriven: number;
+  /** Messages still in the retry queue, and in the dead-letter queue after the redrive. */
+  readonly leftInRetryQueue: number;
+  readonly leftInDeadLetterQueue: number;
   readonly nonTerminal: string[];
+  /** Promises to a vendor broken along the way, by kind, and the first few webhooks of each. */
+  readonly brokenPromises: Record<string, number>;
+  readonly brokenExamples: string[];
   readonly virtualHours: number;
   readonly seconds: number;
   readonly ok: boolean;
@@ -87,9 +141,50 @@ interface Fate {
 export async function runChaos(options: ChaosOptions = DEFAULT_CHAOS): Promise<ChaosReport> {
   const started = Date.now();
   const random = mulberry32(options.seed);
+  const enabled = new Set(options.faults);
+  const faultsInjected: Record<string, number> = {};
+  const inject = (fault: EdgeFault) => {
+    faultsInjected[fault] = (faultsInjected[fault] ?? 0) + 1;
+  };
+  // AWS faults draw from their own sequence, so switching them does not reshuffle the rest.
+  const awsRandom = mulberry32(options.seed + 0x5eed);
+  let awsFaultsOn = true;
+  let dynamoStallArmed = false;
+  const throttledUntil = new Map<string, number>();
+  const decide = ({ operation, input }: DynamoRequest): DynamoFault | undefined => {
+    if (!awsFaultsOn || operation !== "UpdateItem") return undefined;
+    const values = (input.ExpressionAttributeValues ?? {}) as Record<string, unknown>;
+    const pk = String((input.Key as { pk?: { S?: string } } | undefined)?.pk?.S);
+    // The ledger's claim is the write that carries the body hash; a settle carries the new state.
+    if (":bodyHash" in values) {
+      if (dynamoStallArmed) {
+        dynamoStallArmed = false;
+        inject("dynamodb-stall");
+        return { kind: "stall", holdMs: STALL_HOLD_MS };
+      }
+      if (enabled.has("dynamodb-lost-claim") && awsRandom() < options.dynamoFaultRate) {
+        inject("dynamodb-lost-claim");
+        return { kind: "lose-response" };
+      }
+      return undefined;
+    }
+    if (!(":state" in values)) return undefined;
+    if ((throttledUntil.get(pk) ?? 0) > Date.now()) return { kind: "throttle" };
+    if (enabled.has("dynamodb-throttle-settle") && awsRandom() < options.dynamoFaultRate) {
+      inject("dynamodb-throttle-settle");
+      throttledUntil.set(pk, Date.now() + THROTTLE_SPELL_MS);
+      return { kind: "throttle" };
+    }
+    if (enabled.has("dynamodb-lost-settle") && awsRandom() < options.dynamoFaultRate) {
+      inject("dynamodb-lost-settle");
+      return { kind: "lose-response" };
+    }
+    return undefined;
+  };
   const dynamo = await startDynalite();
+  const dynamoProxy = await startDynamoFaultProxy({ target: dynamo.endpoint, decide });
   const aws = await startAwsEndpoint();
-  useLocalAws({ dynamodb: dynamo.endpoint, sqs: aws.url, secretsManager: aws.url });
+  useLocalAws({ dynamodb: dynamoProxy.endpoint, sqs: aws.url, secretsManager: aws.url });
   const token = "CHAOS-TOKEN-0123456789-abcdefghijklmnop";
   const sandbox = await startOpscomSandbox({
     clients: { "OC-TOMA": { tokens: [token] } },
@@ -106,7 +201,8 @@ export async function runChaos(options: ChaosOptions = DEFAULT_CHAOS): Promise<C
       maxReceiveCount: 8,
     }),
   });
-  const dynamoClient = new DynamoDBClient({});
+  // The run's own reads and the table's creation go straight to the table, past the faults.
+  const dynamoClient = new DynamoDBClient({ endpoint: dynamo.endpoint });
   await createLedgerTable(dynamoClient, "chaos-ledger");
   const sqs = new SQSClient({});
 
@@ -143,7 +239,9 @@ export async function runChaos(options: ChaosOptions = DEFAULT_CHAOS): Promise<C
       throw new Killed();
     }
   };
-  const realLedger = createDynamoLedger("chaos-ledger", dynamoClient);
+  const production = productionDeps(config, clock);
+  const realLedger = production.ledger;
+  const verdictLedger = createDynamoLedger("chaos-ledger", dynamoClient);
   const ledger: Ledger = {
     async claim(request) {
       site("before claim");
@@ -164,7 +262,7 @@ export async function runChaos(options: ChaosOptions = DEFAULT_CHAOS): Promise<C
     get: (key) => realLedger.get(key),
     byReference: (ref) => realLedger.byReference(ref),
   };
-  const realQueue = createSqsQueue(queueUrl, sqs);
+  const realQueue = production.queue;
   const queue: RetryQueue = {
     async enqueue(message, delay) {
       if (fates.getStore()?.dead) throw new Killed();
@@ -173,12 +271,11 @@ export async function runChaos(options: ChaosOptions = DEFAULT_CHAOS): Promise<C
     },
     retryLater: (handle, delay) => realQueue.retryLater(handle, delay),
   };
-  const realOpscom = createOpscomHttpClient({
-    baseUrl: config.opscomBaseUrl,
-    timeoutMs: config.forwardTimeoutMs,
-  });
+  const realOpscom = production.opscom;
   const opscom: OpscomClient = {
     async deletePermit(request) {
+      // A function cut off by its timeout calls nobody after that.
+      if (fates.getStore()?.dead) throw new Killed();
       const outcome = await realOpscom.deletePermit(request);
       site("after OPS-COM answered");
       return outcome;
@@ -188,7 +285,7 @@ export async function runChaos(options: ChaosOptions = DEFAULT_CHAOS): Promise<C
   const deps = {
     config,
     clock,
-    secrets: createSecretsManagerSource(),
+    secrets: production.secrets,
     ledger,
     queue,
     opscom,
@@ -212,6 +309,7 @@ export async function runChaos(options: ChaosOptions = DEFAULT_CHAOS): Promise<C
     "html502",
     "latency",
     { errorCode: 9002 },
+    ...options.faults.flatMap((fault) => OPSCOM_MODES[fault] ?? []),
   ];
   sandbox.setFaults({ failureRate: options.failureRate, modes, latencyFaultMs: 400 });
 
@@ -243,6 +341,38 @@ export async function runChaos(options: ChaosOptions = DEFAULT_CHAOS): Promise<C
   const count = (key: string) => {
     answers[key] = (answers[key] ?? 0) + 1;
   };
+  const brokenPromises: Record<string, number> = {};
+  const brokenExamples: string[] = [];
+  const broken = (kind: string, who: string) => {
+    brokenPromises[kind] = (brokenPromises[kind] ?? 0) + 1;
+    if (brokenPromises[kind] <= 3) brokenExamples.push(`${who}: ${kind}`);
+  };
+
+  /**
+   * Runs one invocation as Lambda would: past its timeout it is cut off (its fate dies, so it
+   * touches nothing more) and the caller hears nothing. The wait itself is real, because that
+   * is how long the SDK's timeouts take.
+   */
+  async function invoke<T>(f: Fate, timeoutMs: number, run: () => Promise<T>): Promise<T | "timed out"> {
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      f.dead = true;
+    }, timeoutMs);
+    try {
+      const result = await fates.run(f, run);
+      return timedOut ? "timed out" : result;
+    } catch (error) {
+      if (timedOut) return "timed out";
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  // Invocations per webhook, so a 409 can be told from one that no other delivery explains.
+  const invocations = new Map<string, number>();
+  const active = new Map<string, Set<{ overlapped: boolean }>>();
 
   async function send(delivery: Delivery): Promise<void> {
     const signed = signWebhook({
@@ -252,13 +382,35 @@ export async function runChaos(options: ChaosOptions = DEFAULT_CHAOS): Promise<C
       timestamp: Math.floor(clock.now() / 1000),
     });
     const f = fate();
-    let result: APIGatewayProxyResult | undefined;
+    const first = !invocations.has(delivery.webhookId);
+    invocations.set(delivery.webhookId, (invocations.get(delivery.webhookId) ?? 0) + 1);
+    const self = { overlapped: false };
+    const peers = active.get(delivery.webhookId) ?? new Set();
+    active.set(delivery.webhookId, peers);
+    for (const peer of peers) peer.overlapped = true;
+    self.overlapped = peers.size > 0;
+    peers.add(self);
+    let result: APIGatewayProxyResult | "timed out" | undefined;
     try {
-      result = (await fates.run(f, () =>
-        ingest(restEvent({ vendorId: "acme", headers: signed.headers, body: signed.body })),
-      )) as APIGatewayProxyResult;
+      result = await invoke(
+        f,
+        INGEST_TIMEOUT_MS,
+        async () =>
+          (await ingest(
+            restEvent({ vendorId: "acme", headers: signed.headers, body: signed.body }),
+          )) as APIGatewayProxyResult,
+      );
     } catch {
       result = undefined;
+    } finally {
+      peers.delete(self);
+    }
+    if (result === "timed out") {
+      // API Gateway answers 502 for a function cut off by its timeout, where 503 was owed.
+      count("502 (function timed out)");
+      broken("ran past the ingest function's timeout", delivery.webhookId);
+      delivery.nextAt = clock.now() + 61_000;
+      return;
     }
     if (f.dead || !result) {
       count("killed (vendor retries)");
@@ -266,6 +418,10 @@ export async function runChaos(options: ChaosOptions = DEFAULT_CHAOS): Promise<C
       return;
     }
     count(String(result.statusCode));
+    if (result.statusCode === 500) broken("answered 500", delivery.webhookId);
+    if (result.statusCode === 409 && first && !self.overlapped) {
+      broken("first delivery answered 409: blocked by the relay's own claim", delivery.webhookId);
+    }
     if (
       result.statusCode < 300 ||
       (result.statusCode >= 400 && result.statusCode < 409) ||
@@ -282,8 +438,9 @@ export async function runChaos(options: ChaosOptions = DEFAULT_CHAOS): Promise<C
     const f = fate();
     try {
       return await pollOnce(sqs, queueUrl, async (event: SQSEvent) => {
-        const result = await fates.run(f, () => worker(event));
-        if (f.dead) throw new Killed();
+        const result = await invoke(f, RETRY_WORKER_TIMEOUT_MS, () => worker(event));
+        if (result === "timed out") broken("ran past the retry worker's timeout", "retry worker");
+        if (f.dead || result === "timed out") throw new Killed();
         return result;
       });
     } catch (error) {
@@ -304,8 +461,35 @@ export async function runChaos(options: ChaosOptions = DEFAULT_CHAOS): Promise<C
   const virtualStart = clock.now();
   let deadLetteredThenRedriven = 0;
   const MAX_VIRTUAL_MS = 4 * 86_400_000;
+  // Stalls are armed at the start of a round and counted when a request meets one.
+  const stallsPerKind = Math.max(1, Math.round(options.webhooks / WEBHOOKS_PER_STALL));
+  let secretStallPending = false;
+  let secretCallsAtArming = 0;
+  // The endpoint stalls the first GetSecretValue after the arming, whenever a cache expiry asks.
+  const noteSecretStall = () => {
+    if (secretStallPending && (aws.callCounts().GetSecretValue ?? 0) > secretCallsAtArming) {
+      secretStallPending = false;
+      inject("secrets-stall");
+    }
+  };
+  const armStalls = () => {
+    const stalled = faultsInjected["dynamodb-stall"] ?? 0;
+    if (enabled.has("dynamodb-stall") && !dynamoStallArmed && stalled < stallsPerKind)
+      dynamoStallArmed = true;
+    noteSecretStall();
+    if (
+      enabled.has("secrets-stall") &&
+      !secretStallPending &&
+      (faultsInjected["secrets-stall"] ?? 0) < stallsPerKind
+    ) {
+      secretStallPending = true;
+      secretCallsAtArming = aws.callCounts().GetSecretValue ?? 0;
+      aws.stallNext("GetSecretValue", STALL_HOLD_MS);
+    }
+  };
   for (let phase = 0; phase < 2; phase++) {
     while (clock.now() - virtualStart < MAX_VIRTUAL_MS * (phase + 1)) {
+      armStalls();
       if (random() < 0.05) sandbox.queueFaults(...Array<FaultMode>(5).fill({ errorCode: 9002 }));
       const due = deliveries.filter((d) => !d.done && d.nextAt <= clock.now());
       await pool(due, send);
@@ -322,16 +506,18 @@ export async function runChaos(options: ChaosOptions = DEFAULT_CHAOS): Promise<C
     if (dead === 0) break;
     deadLetteredThenRedriven += dead;
     sandbox.clearFaults();
+    awsFaultsOn = false;
     await sqs.send(
       new StartMessageMoveTaskCommand({ SourceArn: "arn:aws:sqs:us-east-1:000000000000:chaos-dlq" }),
     );
   }
 
   // The verdict, from the ledger and from OPS-COM itself.
+  noteSecretStall();
   const ledgerStates: Record<string, number> = {};
   const nonTerminal: string[] = [];
   for (let i = 0; i < options.webhooks; i++) {
-    const record = await realLedger.get({ vendorId: "acme", webhookId: `chaos-${i}` });
+    const record = await verdictLedger.get({ vendorId: "acme", webhookId: `chaos-${i}` });
     const state = record?.state ?? "missing";
     ledgerStates[state] = (ledgerStates[state] ?? 0) + 1;
     if (!record || !TERMINAL.includes(record.state)) nonTerminal.push(`chaos-${i}: ${state}`);
@@ -344,29 +530,41 @@ export async function runChaos(options: ChaosOptions = DEFAULT_CHAOS): Promise<C
     else if (n === 0) opscomDeletes.never++;
     else opscomDeletes.twice++;
   }
+  for (const [label, n] of Object.entries(sandbox.stats().faultsInjected)) {
+    const edge = (Object.keys(OPSCOM_MODES) as EdgeFault[]).find((f) => OPSCOM_MODES[f] === label);
+    faultsInjected[edge ?? label] = n;
+  }
+  const leftInRetryQueue = aws.queueStats(queueUrl).total;
+  const leftInDeadLetterQueue = aws.queueStats(dlqUrl).total;
   const report: ChaosReport = {
     options,
     deliveries: deliveries.length,
     answers,
     kills,
-    faultsInjected: sandbox.stats().faultsInjected,
+    faultsInjected,
     ledgerStates,
     opscomDeletes,
     deadLetteredThenRedriven,
+    leftInRetryQueue,
+    leftInDeadLetterQueue,
     nonTerminal,
+    brokenPromises,
+    brokenExamples,
     virtualHours: Math.round((clock.now() - virtualStart) / 360_000) / 10,
     seconds: Math.round((Date.now() - started) / 100) / 10,
     ok:
       nonTerminal.length === 0 &&
       opscomDeletes.once === options.webhooks &&
-      aws.queueStats(queueUrl).total === 0 &&
-      aws.queueStats(dlqUrl).total === 0,
+      leftInRetryQueue === 0 &&
+      leftInDeadLetterQueue === 0 &&
+      Object.keys(brokenPromises).length === 0,
   };
   realOpscom.close();
   dynamoClient.destroy();
   sqs.destroy();
   await sandbox.close();
   await aws.close();
+  await dynamoProxy.close();
   await dynamo.close();
   return report;
 }
@@ -377,12 +575,26 @@ export function formatReport(report: ChaosReport): string {
       `${title}`,
       ...Object.entries(values)
         .sort()
-        .map(([k, v]) => `  ${k.padEnd(28)} ${String(v).padStart(7)}`),
+        .map(
+          ([k, v]) =>
+            `  ${k.padEnd(Math.max(28, ...Object.keys(values).map((key) => key.length)))} ${String(v).padStart(7)}`,
+        ),
     ].join("\n");
   const o = report.options;
+  const failures = [
+    report.nonTerminal.length > 0 &&
+      `${report.nonTerminal.length} not terminal (${report.nonTerminal.slice(0, 5).join(", ")})`,
+    report.opscomDeletes.never > 0 && `${report.opscomDeletes.never} permits never deleted`,
+    report.opscomDeletes.twice > 0 && `${report.opscomDeletes.twice} permits deleted more than once`,
+    report.leftInRetryQueue > 0 && `${report.leftInRetryQueue} left in the retry queue`,
+    report.leftInDeadLetterQueue > 0 &&
+      `${report.leftInDeadLetterQueue} left in the dead-letter queue that a redrive could not deliver`,
+    ...Object.entries(report.brokenPromises).map(([kind, n]) => `${n}× ${kind}`),
+  ].filter((line): line is string => typeof line === "string");
   return [
     `chaos: ${o.webhooks} webhooks, ${report.deliveries} deliveries (${Math.round(o.duplicateRate * 100)}% sent twice or more), ` +
       `${Math.round(o.failureRate * 100)}% OPS-COM faults, ${Math.round(o.killRate * 100)}% handler kills, seed ${o.seed}`,
+    `edge faults: ${o.faults.length > 0 ? o.faults.join(", ") : "none"}`,
     rows("final ledger state", report.ledgerStates),
     rows("deletes at OPS-COM per permit", {
       "exactly once": report.opscomDeletes.once,
@@ -391,29 +603,76 @@ export function formatReport(report: ChaosReport): string {
     }),
     rows("answers to vendors", report.answers),
     rows("handlers killed", report.kills),
-    rows("OPS-COM faults injected", report.faultsInjected),
+    rows("faults injected", report.faultsInjected),
     `dead-lettered, then redriven: ${report.deadLetteredThenRedriven}`,
+    `left in the retry queue: ${report.leftInRetryQueue}; in the dead-letter queue after the redrive: ${report.leftInDeadLetterQueue}`,
+    rows("promises to vendors broken", report.brokenPromises),
+    ...report.brokenExamples.map((line) => `  e.g. ${line}`),
     `virtual time ${report.virtualHours} h, wall time ${report.seconds} s`,
     report.ok
-      ? "RESULT: every webhook in one terminal state, every permit deleted exactly once, none lost"
-      : `RESULT: FAILED — ${report.nonTerminal.length} not terminal (${report.nonTerminal.slice(0, 5).join(", ")})`,
+      ? "RESULT: every webhook in one terminal state, every permit deleted exactly once, none lost, every answer as promised"
+      : `RESULT: FAILED — ${failures.join("; ")}`,
   ].join("\n");
 }
 
+/** The command line; throws on an unknown flag, a bad number or an unknown fault name. */
+export function parseChaosArgs(args: string[]): ChaosOptions {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      webhooks: { type: "string" },
+      "failure-rate": { type: "string" },
+      "duplicate-rate": { type: "string" },
+      "kill-rate": { type: "string" },
+      seed: { type: "string" },
+      concurrency: { type: "string" },
+      "dynamo-fault-rate": { type: "string" },
+      faults: { type: "string" },
+    },
+  });
+  const number = (name: keyof typeof values, fallback: number, min: number, max: number) => {
+    const raw = values[name];
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (typeof raw !== "string" || raw.trim() === "" || !(value >= min && value <= max)) {
+      throw new Error(`--${name} must be a number ${min}..${max}, got "${raw}"`);
+    }
+    return value;
+  };
+  return {
+    webhooks: number("webhooks", DEFAULT_CHAOS.webhooks, 1, 1_000_000),
+    failureRate: number("failure-rate", DEFAULT_CHAOS.failureRate, 0, 1),
+    duplicateRate: number("duplicate-rate", DEFAULT_CHAOS.duplicateRate, 0, 1),
+    killRate: number("kill-rate", DEFAULT_CHAOS.killRate, 0, 1),
+    seed: number("seed", DEFAULT_CHAOS.seed, 0, 2 ** 32 - 1),
+    concurrency: number("concurrency", DEFAULT_CHAOS.concurrency, 1, 1024),
+    dynamoFaultRate: number("dynamo-fault-rate", DEFAULT_CHAOS.dynamoFaultRate, 0, 1),
+    faults: parseFaults(values.faults),
+  };
+}
+
+/** "all" (the default), "none", or a comma-separated list of `EDGE_FAULTS`. */
+function parseFaults(raw: string | undefined): EdgeFault[] {
+  if (raw === undefined || raw === "all") return [...EDGE_FAULTS];
+  if (raw === "none") return [];
+  return raw.split(",").map((name) => {
+    const fault = EDGE_FAULTS.find((known) => known === name.trim());
+    if (!fault)
+      throw new Error(`--faults: unknown fault "${name}"; one of all, none, ${EDGE_FAULTS.join(", ")}`);
+    return fault;
+  });
+}
+
 if (require.main === module) {
-  const args = process.argv.slice(2);
-  const flag = (name: string, fallback: number) => {
-    const at = args.indexOf(`--${name}`);
-    return at >= 0 ? Number(args[at + 1]) : fallback;
-  };
-  const options: ChaosOptions = {
-    webhooks: flag("webhooks", DEFAULT_CHAOS.webhooks),
-    failureRate: flag("failure-rate", DEFAULT_CHAOS.failureRate),
-    duplicateRate: flag("duplicate-rate", DEFAULT_CHAOS.duplicateRate),
-    killRate: flag("kill-rate", DEFAULT_CHAOS.killRate),
-    seed: flag("seed", DEFAULT_CHAOS.seed),
-    concurrency: flag("concurrency", DEFAULT_CHAOS.concurrency),
-  };
+  let options: ChaosOptions;
+  try {
+    options = parseChaosArgs(process.argv.slice(2));
+  } catch (error) {
+    process.stderr.write(`chaos: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(2);
+  }
   runChaos(options).then(
     (report) => {
       process.stdout.write(`${formatReport(report)}\n`);

@@ -37,6 +37,12 @@ export interface AwsEndpoint {
    * The SDK retries 5xx and throttling errors (3 attempts by default), and each attempt uses one.
    */
   failNext(operation: string, count?: number, errorType?: string): void;
+  /**
+   * The next request for `operation` is read and never answered, as from an endpoint that
+   * accepts and stalls; its connection is reset after `holdMs` of wall time (the SDK's own
+   * timeouts are wall time) or on close.
+   */
+  stallNext(operation: string, holdMs: number): void;
   /** Requests received per operation name (failed ones included). */
   callCounts(): Record<string, number>;
   /** Moves the virtual clock forward; wakes long polls whose messages became visible. */
@@ -1328,6 +1334,8 @@ export async function startAwsEndpoint(options: { port?: number } = {}): Promise
   const now: Clock = () => Date.now() + clockOffset;
   const counts: Record<string, number> = {};
   const failures = new Map<string, string[]>();
+  const stalls = new Map<string, number[]>();
+  const stallTimers = new Set<NodeJS.Timeout>();
 
   const server = createServer();
   // Longer than the SDK keeps an idle socket, so a reused connection is never closed under it.
@@ -1368,11 +1376,21 @@ export async function startAwsEndpoint(options: { port?: number } = {}): Promise
       );
       return;
     }
-    // Counted even when it is about to fail, as the real service would have seen the call.
+    // Counted even when it is about to fail or stall, as the real service would have seen the call.
     const injected = failures.get(operation)?.shift();
+    const holdMs = injected === undefined ? stalls.get(operation)?.shift() : undefined;
+    const faulted = injected !== undefined || holdMs !== undefined;
+    if (faulted && service === "secretsmanager" && operation === "GetSecretValue")
+      secretsManager.recordGetSecretValue(input);
+    if (holdMs !== undefined) {
+      const timer = setTimeout(() => {
+        stallTimers.delete(timer);
+        req.socket.resetAndDestroy();
+      }, holdMs);
+      stallTimers.add(timer);
+      return;
+    }
     if (injected !== undefined) {
-      if (service === "secretsmanager" && operation === "GetSecretValue")
-        secretsManager.recordGetSecretValue(input);
       sendError(res, service, new AwsError(injected, `Injected failure for ${operation}.`));
       return;
     }
@@ -1419,6 +1437,12 @@ export async function startAwsEndpoint(options: { port?: number } = {}): Promise
       const type = errorType ?? (isSqs ? "InternalError" : "InternalServiceError");
       failures.set(operation, [...(failures.get(operation) ?? []), ...Array<string>(count).fill(type)]);
     },
+    stallNext(operation, holdMs) {
+      if (![...SQS_OPERATIONS, ...SECRETS_MANAGER_OPERATIONS].some((known) => known === operation)) {
+        throw new Error(`stallNext: unknown operation "${operation}"`);
+      }
+      stalls.set(operation, [...(stalls.get(operation) ?? []), holdMs]);
+    },
     callCounts: () => ({ ...counts }),
     advanceClock(ms) {
       if (!Number.isFinite(ms) || ms < 0) throw new Error("advanceClock: ms must be a non-negative number");
@@ -1426,6 +1450,7 @@ export async function startAwsEndpoint(options: { port?: number } = {}): Promise
       sqs.wake();
     },
     async close() {
+      for (const timer of stallTimers) clearTimeout(timer);
       sqs.close();
       // Let woken long polls answer before their connections go.
       await new Promise((resolve) => setImmediate(resolve));

@@ -30,6 +30,13 @@ export type FaultMode =
   | "reset"
   | "hang"
   | "html502"
+  // A 403 or 404 page that OPS-COM did not write: a WAF challenge, a wrong base URL or path prefix.
+  | "html403"
+  | "html404"
+  // A NAT or load balancer that forgot an idle kept-alive connection: a request arriving on a
+  // reused socket is reset before it is read, so the client fails before any answer byte. A
+  // request on a fresh connection cannot meet a forgotten one and is answered as normal.
+  | "staleSocket"
   | { errorCode: number; message?: string };
 
 export interface FaultConfig {
@@ -120,6 +127,9 @@ const STRING_MODES = new Set<string>([
   "reset",
   "hang",
   "html502",
+  "html403",
+  "html404",
+  "staleSocket",
 ]);
 // Tokens travel in the body, but a relay bug could put one in a header; stats are served over HTTP.
 const REDACTED_HEADERS = new Set(["authorization", "proxy-authorization", "cookie", "x-api-key"]);
@@ -140,6 +150,14 @@ const ERROR_MESSAGES: Record<number, string> = {
 
 const HTML_502 =
   "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center>" +
+  "<hr><center>nginx</center></body></html>\n";
+
+const HTML_403 =
+  "<!DOCTYPE html><html><head><title>Attention Required</title></head><body><h1>Sorry, you have been blocked</h1>" +
+  "<p>This request was blocked by the security service protecting this site.</p></body></html>\n";
+
+const HTML_404 =
+  "<html><head><title>404 Not Found</title></head><body><center><h1>404 Not Found</h1></center>" +
   "<hr><center>nginx</center></body></html>\n";
 
 interface ClientState {
@@ -185,6 +203,8 @@ export async function startOpscomSandbox(options: SandboxOptions = {}): Promise<
   let standing: FaultConfig = {};
   let queued: FaultMode[] = [];
   let stats = emptyStats();
+  // Requests each keep-alive socket has carried, so staleSocket can tell a reused one.
+  const served = new WeakMap<object, number>();
   const timers = new Set<NodeJS.Timeout>();
   let closing: Promise<void> | undefined;
 
@@ -219,14 +239,22 @@ export async function startOpscomSandbox(options: SandboxOptions = {}): Promise<
       return sendJson(res, 405, { message: "Method Not Allowed" }, { allow: "POST" });
 
     // The fault is chosen on arrival so queued faults follow request order, not body-arrival order.
+    const reused = (served.get(req.socket) ?? 0) > 0;
+    served.set(req.socket, (served.get(req.socket) ?? 0) + 1);
     let fault: FaultMode | undefined;
     if (action === "delete") {
       stats.deleteRequests += 1;
       stats.lastRequestHeaders = copyHeaders(req.headers);
       fault = nextFault();
+      if (fault === "staleSocket" && !reused) fault = undefined;
       if (fault !== undefined) increment(stats.faultsInjected, faultLabel(fault));
     } else {
       stats.pushRequests += 1;
+    }
+    // Before the body is read: the request never reached anything that could act on it.
+    if (fault === "staleSocket") {
+      req.socket.resetAndDestroy();
+      return;
     }
 
     const raw = await readBody(req);
@@ -328,7 +356,14 @@ export async function startOpscomSandbox(options: SandboxOptions = {}): Promise<
       case "html502":
         send(res, 502, "text/html; charset=utf-8", HTML_502);
         break;
+      case "html403":
+        send(res, 403, "text/html; charset=utf-8", HTML_403);
+        break;
+      case "html404":
+        send(res, 404, "text/html; charset=utf-8", HTML_404);
+        break;
       case "reset":
+      case "staleSocket":
         // An RST rather than a FIN, so the client sees ECONNRESET as from a dropped load balancer.
         req.socket.resetAndDestroy();
         break;

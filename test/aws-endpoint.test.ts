@@ -233,6 +233,32 @@ describe("Secrets Manager", () => {
     expect(after.SecretString).toBe("eventually");
     expect(endpoint.getSecretValueCalls(name)).toBe(2);
   });
+  it("stalls the next GetSecretValue call: read, never answered, reset after the hold", async () => {
+    const name = unique("relay/stalled");
+    endpoint.putSecret(name, "late");
+    const noRetry = new SecretsManagerClient({ maxAttempts: 1 });
+    const retrying = new SecretsManagerClient({});
+    endpoint.stallNext("GetSecretValue", 60_000);
+    endpoint.stallNext("GetSecretValue", 200);
+
+    const started = Date.now();
+    const error = await caught(
+      noRetry.send(new GetSecretValueCommand({ SecretId: name }), { abortSignal: AbortSignal.timeout(300) }),
+    );
+    const waited = Date.now() - started;
+    // The second stall ends in a reset after 200 ms, which the SDK retries on a new connection.
+    const after = await retrying.send(new GetSecretValueCommand({ SecretId: name }));
+    const total = Date.now() - started;
+    noRetry.destroy();
+    retrying.destroy();
+
+    expect(error.name).toBe("AbortError");
+    expect(waited).toBeGreaterThanOrEqual(250);
+    expect(after.SecretString).toBe("late");
+    expect(total - waited).toBeGreaterThanOrEqual(190);
+    expect(endpoint.getSecretValueCalls(name)).toBe(3);
+    expect(() => endpoint.stallNext("GetSecretValu", 1)).toThrow(/unknown operation/);
+  });
 });
 
 describe("SQS", () => {

@@ -373,6 +373,63 @@ describe("faults", () => {
     expect(answer.json).toBeUndefined();
   });
 
+  it.each([
+    ["html403", 403, "blocked"],
+    ["html404", 404, "404 Not Found"],
+  ] as const)(
+    "%s answers %i with an HTML page and no ErrorCode, as a WAF or a wrong base path would, and keeps the permit",
+    async (mode, status, text) => {
+      const sandbox = await startSandbox();
+      const ref = sandbox.createPermit();
+      sandbox.queueFaults(mode);
+
+      const answer = await deletePermit(sandbox, ref);
+
+      expect(answer.status).toBe(status);
+      expect(answer.headers.get("content-type")).toMatch(/^text\/html/);
+      expect(answer.text).toContain(text);
+      expect(answer.json).toBeUndefined();
+      expect(sandbox.hasPermit(ref)).toBe(true);
+      expect(sandbox.stats().faultsInjected).toStrictEqual({ [mode]: 1 });
+    },
+  );
+
+  it("staleSocket resets a reused keep-alive socket before any answer byte, and spares a fresh one", async () => {
+    const sandbox = await startSandbox();
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const post = (ref: string) =>
+      new Promise<{ status?: number; reused: boolean; error?: string; bytes: number }>((resolve) => {
+        let bytes = 0;
+        const req = http.request(
+          `${sandbox.url}${DELETE_PATH}`,
+          { method: "POST", agent, headers: { "content-type": "application/json" } },
+          (res) => {
+            res.on("data", (chunk: Buffer) => {
+              bytes += chunk.length;
+            });
+            res.on("end", () => resolve({ status: res.statusCode, reused: req.reusedSocket, bytes }));
+          },
+        );
+        req.on("error", (error: NodeJS.ErrnoException) =>
+          resolve({ reused: req.reusedSocket, error: error.code, bytes }),
+        );
+        req.end(JSON.stringify(deleteBody(ref)));
+      });
+    try {
+      const [first, second, third] = [sandbox.createPermit(), sandbox.createPermit(), sandbox.createPermit()];
+      sandbox.queueFaults("staleSocket");
+      // The first request opens the connection: nothing stale to reset, so it is served.
+      expect(await post(first)).toMatchObject({ status: 200, reused: false });
+      sandbox.queueFaults("staleSocket");
+      expect(await post(second)).toStrictEqual({ reused: true, error: "ECONNRESET", bytes: 0 });
+      expect(sandbox.hasPermit(second)).toBe(true);
+      expect(await post(third)).toMatchObject({ status: 200, reused: false });
+      expect(sandbox.stats().faultsInjected).toStrictEqual({ staleSocket: 1 });
+    } finally {
+      agent.destroy();
+    }
+  });
+
   it("an errorCode fault answers that OPS-COM error on errorHttpStatus without touching the permit", async () => {
     const sandbox = await startSandbox({ errorHttpStatus: 200 });
     const ref = sandbox.createPermit();
