@@ -239,7 +239,7 @@ export async function runChaos(options: ChaosOptions = DEFAULT_CHAOS): Promise<C
       throw new Killed();
     }
   };
-  const production = productionDeps(config, clock);
+  const production = productionDeps(config, { clock });
   const realLedger = production.ledger;
   const verdictLedger = createDynamoLedger("chaos-ledger", dynamoClient);
   const ledger: Ledger = {

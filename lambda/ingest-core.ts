@@ -9,8 +9,8 @@ import { ANSWER_BUDGET, type AnswerBudget } from "./budget";
 import { type DeliveryDeps, deliver, errorName, routeFor } from "./delivery";
 import { parseEvent } from "./event";
 import { type IngestEvent, isJsonContentType, normalizeEvent, type Reply, toResult } from "./http";
-import { readOutcome, recordOutcome } from "./outcome";
-import type { DeliveryState, Ledger, LedgerKey, LedgerRecord } from "./ports";
+import { readOutcome, recordFinalOutcome, recordOutcome, type Settled } from "./outcome";
+import type { Ledger, LedgerKey, LedgerRecord, RetryMessage } from "./ports";
 import type { RelayDeps } from "./retry-core";
 import { initialRetryDelaySeconds } from "./retry-schedule";
 import { parseSigningSecrets, parseTokenSecret, SecretCache } from "./secret-cache";
@@ -266,12 +266,22 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
     for (const metric of reading.metrics) telemetry.count(metric);
     // From here on OPS-COM has answered (or been tried): the claim is never released again, so
     // a failed ledger write cannot turn a resend into a second delete or orphan a parked one.
-    const settle = (state: DeliveryState) =>
-      recordOutcome(
-        { ledger, telemetry },
+    const message: RetryMessage = {
+      vendorId: vendor.id,
+      webhookId,
+      referenceId,
+      attempt: attempts,
+      firstSeenAt: new Date(clock.now()).toISOString(),
+      claimId,
+    };
+    const expect = { from: ["in_progress"] as const, claimId };
+    const settle = (state: Settled) =>
+      recordFinalOutcome(
+        { ledger, queue, telemetry },
         key,
-        { from: ["in_progress"], claimId },
+        expect,
         { state, now: clock.now(), attempts, ...reading.details },
+        { message, delaySeconds: initialRetryDelaySeconds(delivery.random) },
         done,
       );
     switch (reading.state) {
@@ -302,17 +312,7 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
         }
         const delay = initialRetryDelaySeconds(delivery.random);
         try {
-          await queue.enqueue(
-            {
-              vendorId: vendor.id,
-              webhookId,
-              referenceId,
-              attempt: attempts,
-              firstSeenAt: new Date(clock.now()).toISOString(),
-              claimId,
-            },
-            delay,
-          );
+          await queue.enqueue(message, delay);
         } catch (error) {
           // Nothing was parked: free the claim so the vendor's retry starts afresh.
           await ledger.release(key, claimId).catch(() => undefined);
@@ -326,7 +326,13 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
             { ...done, reason: "retry queue unavailable" },
           );
         }
-        await settle("queued");
+        await recordOutcome(
+          { ledger, telemetry },
+          key,
+          expect,
+          { state: "queued", now: clock.now(), attempts, ...reading.details },
+          done,
+        );
         telemetry.count("DeliveryQueued");
         return {
           reply: { statusCode: 202, answer: { status: "queued", ...ids } },

@@ -2,7 +2,15 @@
 // shared by the ingest handler and the retry worker, so the two cannot drift apart. Parking a
 // delivery (the queue) and answering the vendor stay with each handler.
 import { type DeliveryResult, errorName } from "./delivery";
-import type { DeliveryState, Ledger, LedgerKey, LedgerPatch } from "./ports";
+import type {
+  DeliveryState,
+  KnownOutcome,
+  Ledger,
+  LedgerKey,
+  LedgerPatch,
+  RetryMessage,
+  RetryQueue,
+} from "./ports";
 import type { LogFields, MetricName, Telemetry } from "./telemetry";
 
 export type Settled = "deleted" | "not_found" | "rejected";
@@ -71,11 +79,13 @@ export function readOutcome(result: DeliveryResult, attempts: number): OutcomeRe
   }
 }
 
+/** `moved`: recorded; `superseded`: the record had moved on (someone else holds it); `failed`: the write failed. */
+export type Recorded = "moved" | "superseded" | "failed";
+
 /**
  * Records an outcome that is already known (OPS-COM answered, or the delivery is parked). A
  * failed write must not undo what happened: it is logged and counted, and the caller answers
- * the outcome all the same. Answers whether the record moved (false: someone else holds it now,
- * or the write failed).
+ * the outcome all the same.
  */
 export async function recordOutcome(
   deps: { readonly ledger: Ledger; readonly telemetry: Telemetry },
@@ -83,15 +93,14 @@ export async function recordOutcome(
   expect: { readonly from: readonly DeliveryState[]; readonly claimId?: string },
   patch: LedgerPatch,
   log: LogFields,
-): Promise<boolean> {
+): Promise<Recorded> {
   try {
-    const moved = await deps.ledger.transition(key, expect, patch);
-    if (!moved)
-      deps.telemetry.warn("the ledger record had moved on before this outcome was recorded", {
-        ...log,
-        outcome: patch.state,
-      });
-    return moved;
+    if (await deps.ledger.transition(key, expect, patch)) return "moved";
+    deps.telemetry.warn("the ledger record had moved on before this outcome was recorded", {
+      ...log,
+      outcome: patch.state,
+    });
+    return "superseded";
   } catch (error) {
     deps.telemetry.count("LedgerWriteFailed");
     deps.telemetry.error("ledger write failed after the outcome was known; the outcome stands", {
@@ -99,6 +108,43 @@ export async function recordOutcome(
       outcome: patch.state,
       reason: errorName(error),
     });
-    return false;
+    return "failed";
   }
+}
+
+/**
+ * Records a final OPS-COM answer; when the ledger write fails, hands the answer to the retry
+ * queue so the worker records it later (calling nobody), instead of leaving the record in
+ * flight for a resend to turn into a second OPS-COM call. Never throws.
+ */
+export async function recordFinalOutcome(
+  deps: { readonly ledger: Ledger; readonly queue: RetryQueue; readonly telemetry: Telemetry },
+  key: LedgerKey,
+  expect: { readonly from: readonly DeliveryState[]; readonly claimId?: string },
+  patch: LedgerPatch & { readonly state: Settled; readonly attempts: number },
+  handOver: { readonly message: Omit<RetryMessage, "known">; readonly delaySeconds: number },
+  log: LogFields,
+): Promise<Recorded> {
+  const recorded = await recordOutcome(deps, key, expect, patch, log);
+  if (recorded !== "failed") return recorded;
+  const { state, attempts, lastError, opscomErrorCode } = patch;
+  const known: KnownOutcome = {
+    state,
+    attempts,
+    ...(lastError === undefined ? {} : { lastError }),
+    ...(opscomErrorCode === undefined ? {} : { opscomErrorCode }),
+  };
+  try {
+    await deps.queue.enqueue({ ...handOver.message, known }, handOver.delaySeconds);
+  } catch (error) {
+    deps.telemetry.error(
+      "the outcome could not be handed to the retry queue either; the record stays in flight",
+      {
+        ...log,
+        outcome: state,
+        reason: errorName(error),
+      },
+    );
+  }
+  return recorded;
 }

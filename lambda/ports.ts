@@ -109,6 +109,18 @@ export interface RetryMessage {
    * Absent in messages parked before this field existed.
    */
   readonly claimId?: string;
+  /**
+   * An outcome OPS-COM already gave whose ledger write failed: the worker records it later
+   * and calls nobody. Absent for a delivery still to be made.
+   */
+  readonly known?: KnownOutcome;
+}
+
+export interface KnownOutcome {
+  readonly state: "deleted" | "not_found" | "rejected";
+  readonly attempts: number;
+  readonly lastError?: string;
+  readonly opscomErrorCode?: number;
 }
 
 export interface RetryQueue {

@@ -5,10 +5,11 @@
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import type { RelayConfig } from "./config";
 import { type DeliveryDeps, deliver, errorName, routeFor } from "./delivery";
-import { readOutcome, recordOutcome } from "./outcome";
+import { readOutcome, recordFinalOutcome, recordOutcome } from "./outcome";
 import type {
   Clock,
   DeliveryState,
+  KnownOutcome,
   Ledger,
   LedgerKey,
   RetryMessage,
@@ -103,6 +104,23 @@ export function createRetryWorker(deps: RetryWorkerDeps): RetryWorkerHandler {
       });
       return false;
     }
+    if (message.known) {
+      // OPS-COM answered earlier and only the ledger write failed: record it, call nobody.
+      const { state, attempts, ...details } = message.known;
+      const recorded = await recordOutcome(
+        { ledger, telemetry },
+        key,
+        { from: OPEN },
+        { state, now, attempts, ...details },
+        { ...log, attempts },
+      );
+      if (recorded !== "failed") {
+        telemetry.info("known outcome recorded", { ...log, attempts, outcome: state });
+        return true;
+      }
+      await queue.retryLater(record.receiptHandle, nextRetryDelaySeconds(receiveCount, random));
+      return false;
+    }
     const vendor = config.vendors.get(message.vendorId);
     if (!vendor) {
       telemetry.error("retry for a vendor no longer configured", { ...log, attempts: receiveCount });
@@ -121,13 +139,14 @@ export function createRetryWorker(deps: RetryWorkerDeps): RetryWorkerHandler {
       const reason = reading.log.reason ?? "transient";
       return giveUpOrWait(key, done, receiveCount, record, reason, attempts, reading.details.opscomErrorCode);
     }
-    // OPS-COM has answered for good: the message is done with even if the ledger write fails
-    // (counted and logged there), since another attempt would call OPS-COM a second time.
-    await recordOutcome(
-      { ledger, telemetry },
+    // OPS-COM has answered for good: the message is done with. If the ledger write fails, the
+    // answer goes back to the queue to be recorded later, never as another OPS-COM call.
+    await recordFinalOutcome(
+      { ledger, queue, telemetry },
       key,
       { from: OPEN },
       { state: reading.state, now: clock.now(), attempts, ...reading.details },
+      { message, delaySeconds: nextRetryDelaySeconds(1, random) },
       done,
     );
     const line = { ...done, ...reading.log };
@@ -206,9 +225,22 @@ export function parseMessage(body: string): RetryMessage | undefined {
     typeof m.referenceId !== "string" ||
     typeof m.attempt !== "number" ||
     typeof m.firstSeenAt !== "string" ||
-    (m.claimId !== undefined && typeof m.claimId !== "string")
+    (m.claimId !== undefined && typeof m.claimId !== "string") ||
+    (m.known !== undefined && !isKnownOutcome(m.known))
   ) {
     return undefined;
   }
   return m as RetryMessage;
+}
+
+function isKnownOutcome(value: unknown): value is KnownOutcome {
+  const k = value as Partial<KnownOutcome> | null;
+  return (
+    typeof k === "object" &&
+    k !== null &&
+    (k.state === "deleted" || k.state === "not_found" || k.state === "rejected") &&
+    typeof k.attempts === "number" &&
+    (k.lastError === undefined || typeof k.lastError === "string") &&
+    (k.opscomErrorCode === undefined || typeof k.opscomErrorCode === "number")
+  );
 }

@@ -36,9 +36,7 @@ describe("chaos (short)", () => {
       }
     });
 
-    // Fails until issue 10's fixes are in (OPS-COM pages classified as transient, the ledger's
-    // lost claim and failed outcome writes, SDK timeouts): then drop `.fails`.
-    it.fails("still deletes every permit exactly once and keeps every promise to the vendors", () => {
+    it("still deletes every permit exactly once and keeps every promise to the vendors", () => {
       expect(report.opscomDeletes, formatReport(report)).toEqual({ once: 150, twice: 0, never: 0 });
       expect(report.nonTerminal).toEqual([]);
       expect(report.brokenPromises).toEqual({});

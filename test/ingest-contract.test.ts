@@ -436,6 +436,21 @@ describe("a ledger write that fails after the outcome is known", () => {
     const again = await send(ref, { id: "msg_settle_fails" });
     expect(again.status).toBe(409);
     expect(world.sandbox.stats().deleteRequests).toBe(deletesBefore);
+    // The answer was handed to the retry queue: once the ledger recovers, the worker records
+    // it without calling OPS-COM, and a resend then gets the finished webhook's answer.
+    ledger.transition = MemoryLedger.prototype.transition.bind(ledger);
+    relay.clock.advance(10_000);
+    const drained = await relay.worker({ Records: (relay.queue as MemoryQueue).receive() });
+    expect(drained.batchItemFailures).toEqual([]);
+    expect(world.sandbox.stats().deleteRequests).toBe(deletesBefore);
+    expect(await ledger.get({ vendorId: "acme", webhookId: "msg_settle_fails" })).toMatchObject({
+      state: "deleted",
+      attempts: 1,
+    });
+    expect((await send(ref, { id: "msg_settle_fails" })).body).toMatchObject({
+      status: "deleted",
+      duplicate: true,
+    });
   });
 
   it("answers 202 queued when recording `queued` fails after the enqueue, and the worker still delivers", async () => {

@@ -38,6 +38,6 @@ export function createSqsQueue(queueUrl: string, client = new SQSClient({})): Re
 
 /** Only the message's own fields: whatever else a caller's object carries never reaches the queue. */
 function toBody(message: RetryMessage): string {
-  const { vendorId, webhookId, referenceId, attempt, firstSeenAt, claimId } = message;
-  return JSON.stringify({ vendorId, webhookId, referenceId, attempt, firstSeenAt, claimId });
+  const { vendorId, webhookId, referenceId, attempt, firstSeenAt, claimId, known } = message;
+  return JSON.stringify({ vendorId, webhookId, referenceId, attempt, firstSeenAt, claimId, known });
 }

@@ -424,5 +424,11 @@ describe("retry worker: what on-call is told", () => {
     expect(w.opscom.calls).toHaveLength(1);
     expect(w.telemetry.metrics.LedgerWriteFailed).toBe(1);
     expect(await w.state(key)).toMatchObject({ state: "queued" });
+    // The answer went back to the queue; once the ledger recovers it is recorded, with no call.
+    w.ledger.transition = MemoryLedger.prototype.transition.bind(w.ledger);
+    w.clock.advanceSeconds(400);
+    expect((await w.drain()).failed.size).toBe(0);
+    expect(w.opscom.calls).toHaveLength(1);
+    expect(await w.state(key)).toMatchObject({ state: "deleted", attempts: 2 });
   });
 });
