@@ -21,394 +21,44 @@
 //   npm run fuzz                        100,000 cases in process + 2,000 over HTTP
 //   npm run fuzz -- --runs 20000 --http-runs 500 --seed 7
 
-import { createHash, createHmac } from "node:crypto";
+import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import http, { type IncomingMessage } from "node:http";
-import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, APIGatewayProxyResult } from "aws-lambda";
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from "aws-lambda";
 import fc from "fast-check";
 import { MemoryLedger, MemoryQueue, MemorySecrets } from "../lambda/adapters/memory";
 import { loadConfig } from "../lambda/config";
 import type { IngestEvent } from "../lambda/http";
 import { createIngestHandler, type IngestHandler } from "../lambda/ingest-core";
-import type { Clock, DeleteRequest, OpscomClient, OpscomOutcome } from "../lambda/ports";
+import type { Clock, DeleteRequest, OpscomClient } from "../lambda/ports";
 import { createPowertoolsTelemetry } from "../lambda/telemetry";
 import { toRestEvent } from "../local/harness";
 import { mulberry32 } from "../local/opscom-sandbox";
 import { functionUrlEvent, httpApiEvent, restEvent } from "../test/support/events";
 import { loadOpenApiContract, type OpenApiContract } from "../test/support/openapi";
+import { CountingOpscom, programmedOutcome } from "./fuzz/opscom";
+import { ALIASES, type Expected, Oracle, view } from "./fuzz/oracle";
+import {
+  CLIENT_CODE,
+  FUZZ_CLIENT_CODES,
+  FUZZ_VENDORS,
+  type FuzzSecrets,
+  fuzzSecrets,
+  HUB_HEADER,
+  hubSignature,
+  MAX_BODY_BYTES,
+  SOURCES,
+  secretNeedles,
+  standardSignature,
+  TOKEN_SECRET_ID,
+  TOLERANCE_SECONDS,
+  VENDOR_IDS,
+  VENDOR_PREFIX,
+  type VendorId,
+} from "./fuzz/world";
 import { startRelayChild } from "./relay-child";
 
-// ---- the world -------------------------------------------------------------------------------------
-
-export const MAX_BODY_BYTES = 65_536;
-const TOLERANCE_SECONDS = 300;
-const TOKEN_SECRET_ID = "fuzz/opscom-token";
-const VENDOR_PREFIX = "opscom-permit-relay/vendors/";
-const HUB_HEADER = "x-hub-signature-256";
-/** Virtual milliseconds between two in-process cases: a replayed webhook goes stale after 30,000 cases. */
-const STEP_MS = 10;
-
-/** Three vendors: the default scheme, a GitHub-style HMAC vendor on its own client code, an allow-listed one. */
-export const FUZZ_VENDORS = [
-  { id: "acme" },
-  {
-    id: "hubco",
-    signature: {
-      scheme: "hmac",
-      header: "X-Hub-Signature-256",
-      algorithm: "sha256",
-      encoding: "hex",
-      prefix: "sha256=",
-    },
-    opscom: { clientCode: "OC-HUB" },
-  },
-  { id: "fenced", allowedSourceCidrs: ["203.0.113.0/24", "2001:db8::/32"] },
-] as const;
-type VendorId = (typeof FUZZ_VENDORS)[number]["id"];
-const VENDOR_IDS: ReadonlySet<string> = new Set(FUZZ_VENDORS.map((v) => v.id));
-const CLIENT_CODE: Record<VendorId, string> = { acme: "OC-TOMA", hubco: "OC-HUB", fenced: "OC-TOMA" };
-export const FUZZ_CLIENT_CODES = ["OC-TOMA", "OC-HUB"];
-
-/** Source addresses with whether the `fenced` vendor's allow-list takes them (written by hand). */
-const SOURCES: readonly (readonly [string, boolean])[] = [
-  ["198.51.100.7", false],
-  ["203.0.113.7", true],
-  ["203.0.113.0", true],
-  ["203.0.113.255", true],
-  ["203.0.114.1", false],
-  ["2001:db8::1", true],
-  ["2001:db8:ffff:ffff::1", true],
-  ["2001:db9::1", false],
-  ["::ffff:203.0.113.9", false],
-  ["::ffff:198.51.100.9", false],
-  ["", false],
-  ["not-an-ip", false],
-  ["203.0.113.256", false],
-  [" 203.0.113.7", false],
-  ["::1", false],
-  ["127.0.0.1", false],
-];
-const INSIDE_FENCE = new Map(SOURCES);
-
-export interface FuzzSecrets {
-  readonly token: string;
-  readonly vendor: Readonly<Record<VendorId, string>>;
-}
-
-/** Derived from the seed, so a run can be replayed exactly. */
-export function fuzzSecrets(seed: number): FuzzSecrets {
-  const bytes = (label: string, n: number) =>
-    createHash("sha256").update(`fuzz:${seed}:${label}`).digest().subarray(0, n);
-  return {
-    token: `FUZZTOKEN-${bytes("token", 16).toString("hex")}`,
-    vendor: {
-      acme: `whsec_${bytes("acme", 24).toString("base64")}`,
-      hubco: `hub_${bytes("hubco", 20).toString("hex")}`,
-      fenced: `whsec_${bytes("fenced", 24).toString("base64")}`,
-    },
-  };
-}
-
-/** Every form a secret could leak in: as configured, its base64 body, its key bytes in hex. */
-export function secretNeedles(secrets: FuzzSecrets): string[] {
-  const needles = [secrets.token];
-  for (const secret of Object.values(secrets.vendor)) {
-    needles.push(secret);
-    if (secret.startsWith("whsec_")) {
-      needles.push(secret.slice(6), Buffer.from(secret.slice(6), "base64").toString("hex"));
-    }
-  }
-  return needles;
-}
-
-const standardKey = (secret: string) => Buffer.from(secret.replace(/^whsec_/, ""), "base64");
-const sha256hex = (bytes: Buffer) => createHash("sha256").update(bytes).digest("hex");
-
-/** A Standard Webhooks signature over the raw bytes, as DESIGN.md defines it. */
-export function standardSignature(
-  secret: string,
-  id: string,
-  timestamp: number | string,
-  raw: Buffer,
-): string {
-  const mac = createHmac("sha256", standardKey(secret))
-    .update(Buffer.concat([Buffer.from(`${id}.${timestamp}.`), raw]))
-    .digest("base64");
-  return `v1,${mac}`;
-}
-
-function hubSignature(secret: string, raw: Buffer): string {
-  return createHmac("sha256", Buffer.from(secret)).update(raw).digest("hex");
-}
-
-// ---- what OPS-COM answers --------------------------------------------------------------------------
-
-export type Programmed = "deleted" | "not_found" | "rejected" | "transient" | "token_rejected";
-
-/** In process, OPS-COM's answer is a pure function of the reference ID, known to the oracle too. */
-export function programmedOutcome(referenceId: string): Programmed {
-  let h = 2166136261;
-  for (let i = 0; i < referenceId.length; i++) h = Math.imul(h ^ referenceId.charCodeAt(i), 16777619);
-  const bucket = (h >>> 0) % 100;
-  if (bucket < 70) return "deleted";
-  if (bucket < 80) return "not_found";
-  if (bucket < 88) return "transient";
-  if (bucket < 94) return "rejected";
-  return "token_rejected";
-}
-
-const OUTCOMES: Record<Programmed, OpscomOutcome> = {
-  deleted: { kind: "deleted", httpStatus: 200 },
-  not_found: { kind: "not_found", code: 9009, message: "Record not found." },
-  rejected: { kind: "rejected", code: 9033, message: "Reference ID is invalid.", httpStatus: 400 },
-  transient: { kind: "transient", reason: "HTTP 503", httpStatus: 503 },
-  token_rejected: { kind: "token_rejected", code: 9002, message: "API Token does not have permission." },
-};
-
-const FIRST_ANSWER: Record<Programmed, readonly [number, string]> = {
-  deleted: [200, "deleted"],
-  not_found: [200, "not_found"],
-  rejected: [422, "rejected"],
-  transient: [202, "queued"],
-  token_rejected: [202, "queued"],
-};
-
-/** OPS-COM in process: records every call and answers as programmed. */
-export class CountingOpscom implements OpscomClient {
-  readonly calls: DeleteRequest[] = [];
-  async deletePermit(request: DeleteRequest): Promise<OpscomOutcome> {
-    this.calls.push(request);
-    return OUTCOMES[programmedOutcome(request.referenceId)];
-  }
-}
-
-// ---- the oracle ------------------------------------------------------------------------------------
-
-export interface Expected {
-  readonly statusCode: number;
-  readonly status: string;
-  /** The check that decided. */
-  readonly step: string;
-  readonly webhookId?: string;
-  readonly referenceID?: string;
-  readonly duplicate?: true;
-  readonly field?: string;
-  /** Present when this request must reach OPS-COM: a correctly signed, valid, first delete. */
-  readonly forward?: {
-    readonly key: string;
-    readonly referenceId: string;
-    readonly clientCode: string;
-    readonly bodyHash: string;
-    readonly webhookId: string;
-  };
-}
-
-interface LedgerEntry {
-  readonly bodyHash: string;
-  readonly webhookId: string;
-  readonly referenceID: string;
-  readonly statusCode: number;
-  readonly status: string;
-}
-
-/** What the relay sees of an event, read the way the contract describes (not via lambda/http.ts). */
-function view(event: IngestEvent) {
-  const v2 = (event as APIGatewayProxyEventV2).version === "2.0";
-  const method = v2
-    ? (event as APIGatewayProxyEventV2).requestContext.http.method
-    : (event as APIGatewayProxyEvent).httpMethod;
-  const path = v2 ? (event as APIGatewayProxyEventV2).rawPath : (event as APIGatewayProxyEvent).path;
-  const parameter = event.pathParameters?.vendorId;
-  let vendorId: string | undefined = parameter;
-  if (vendorId === undefined) {
-    const match = /^\/webhooks\/([^/]+)\/?$/.exec(path ?? "");
-    if (match) {
-      try {
-        vendorId = decodeURIComponent(match[1] as string);
-      } catch {
-        vendorId = match[1];
-      }
-    }
-  }
-  const headers = new Map<string, string>();
-  for (const [name, value] of Object.entries(event.headers ?? {})) {
-    if (typeof value !== "string") continue;
-    const key = name.toLowerCase();
-    const before = headers.get(key);
-    headers.set(key, before === undefined ? value : `${before}, ${value}`);
-  }
-  const body = event.body ?? "";
-  const raw = event.isBase64Encoded ? Buffer.from(body, "base64") : Buffer.from(body, "utf8");
-  const sourceIp = v2
-    ? (event as APIGatewayProxyEventV2).requestContext.http.sourceIp
-    : ((event as APIGatewayProxyEvent).requestContext?.identity?.sourceIp ?? "");
-  return { method: (method ?? "").toUpperCase(), vendorId, headers, raw, sourceIp };
-}
-
-function isJsonMediaType(value: string | undefined): boolean {
-  if (value === undefined) return false;
-  const type = (value.split(";")[0] ?? "").trim().toLowerCase();
-  return type === "application/json" || /^application\/[a-z0-9.+-]+\+json$/.test(type);
-}
-
-interface SignatureVerdict {
-  /** Valid per DESIGN.md: HMAC over `id.timestamp.` and the raw bytes as received. */
-  readonly ok: boolean;
-  readonly webhookId?: string;
-}
-
-function standardVerdict(
-  headers: Map<string, string>,
-  raw: Buffer,
-  secret: string,
-  nowSeconds: number,
-): SignatureVerdict {
-  const prefix =
-    headers.get("webhook-signature") !== undefined || headers.get("svix-signature") === undefined
-      ? "webhook"
-      : "svix";
-  const id = headers.get(`${prefix}-id`);
-  const timestamp = headers.get(`${prefix}-timestamp`);
-  const signature = headers.get(`${prefix}-signature`);
-  if (!id || !timestamp || !signature) return { ok: false };
-  const text = timestamp.trim();
-  if (!/^\d{1,12}$/.test(text)) return { ok: false };
-  if (Math.abs(nowSeconds - Number(text)) > TOLERANCE_SECONDS) return { ok: false };
-  const offered = signature
-    .split(" ")
-    .filter((part) => part.startsWith("v1,"))
-    .map((part) => part.slice(3));
-  // The timestamp is signed as sent (trimmed, as HTTP trims header values).
-  return { ok: offered.includes(standardSignature(secret, id, text, raw).slice(3)), webhookId: id };
-}
-
-function hubVerdict(headers: Map<string, string>, raw: Buffer, secret: string): SignatureVerdict {
-  const header = headers.get(HUB_HEADER);
-  if (!header) return { ok: false };
-  const trimmed = header.trim();
-  const hasPrefix = trimmed.slice(0, 7).toLowerCase() === "sha256=";
-  const text = hasPrefix ? trimmed.slice(7) : "";
-  const ok =
-    /^(?:[0-9a-fA-F]{2})+$/.test(text) && text.toLowerCase() === hubSignature(secret, raw).toLowerCase();
-  return { ok, webhookId: sha256hex(raw) };
-}
-
-type Parsed =
-  | { kind: "invalid"; field: string }
-  | { kind: "ignored" }
-  | { kind: "delete"; referenceId: string };
-
-const ALIASES = ["referenceID", "referenceid", "reference_id"] as const;
-
-function parseDelete(raw: Buffer): Parsed {
-  let body: unknown;
-  try {
-    body = JSON.parse(raw.toString("utf8"));
-  } catch {
-    return { kind: "invalid", field: "body" };
-  }
-  if (typeof body !== "object" || body === null || Array.isArray(body))
-    return { kind: "invalid", field: "body" };
-  const record = body as Record<string, unknown>;
-  const type = Object.hasOwn(record, "type") ? record.type : undefined;
-  if (typeof type !== "string" || type === "") return { kind: "invalid", field: "type" };
-  if (type !== "permit.deleted") return { kind: "ignored" };
-  let value: unknown;
-  let field = "data.referenceID";
-  search: for (const [scope, prefix] of [
-    [record.data, "data."],
-    [record, ""],
-  ] as const) {
-    if (typeof scope !== "object" || scope === null || Array.isArray(scope)) continue;
-    for (const alias of ALIASES) {
-      if (Object.hasOwn(scope, alias)) {
-        value = (scope as Record<string, unknown>)[alias];
-        field = `${prefix}${alias}`;
-        break search;
-      }
-    }
-  }
-  const ref = typeof value === "number" && Number.isSafeInteger(value) && value >= 0 ? String(value) : value;
-  if (typeof ref !== "string" || !/^[A-Za-z0-9-]{1,50}$/.test(ref)) return { kind: "invalid", field };
-  return { kind: "delete", referenceId: ref };
-}
-
-/** The contract as a function of (event, what the relay has already seen). */
-export class Oracle {
-  readonly ledger = new Map<string, LedgerEntry>();
-
-  constructor(
-    private readonly secrets: FuzzSecrets,
-    private readonly nowSeconds: () => number,
-    private readonly outcome: (referenceId: string, clientCode: string) => Programmed,
-  ) {}
-
-  predict(event: IngestEvent): Expected {
-    const req = view(event);
-    if (req.vendorId === undefined) return { statusCode: 404, status: "no_route", step: "route" };
-    if (req.method !== "POST") return { statusCode: 405, status: "method_not_allowed", step: "method" };
-    if (req.raw.length > MAX_BODY_BYTES) return { statusCode: 413, status: "too_large", step: "size" };
-    if (!isJsonMediaType(req.headers.get("content-type")))
-      return { statusCode: 415, status: "unsupported_media_type", step: "media type" };
-    if (!VENDOR_IDS.has(req.vendorId)) return { statusCode: 401, status: "unauthorized", step: "vendor" };
-    const vendor = req.vendorId as VendorId;
-    if (vendor === "fenced" && INSIDE_FENCE.get(req.sourceIp) !== true)
-      return { statusCode: 403, status: "forbidden", step: "source" };
-    const secret = this.secrets.vendor[vendor];
-    const verdict =
-      vendor === "hubco"
-        ? hubVerdict(req.headers, req.raw, secret)
-        : standardVerdict(req.headers, req.raw, secret, this.nowSeconds());
-    if (!verdict.ok || verdict.webhookId === undefined)
-      return { statusCode: 401, status: "unauthorized", step: "signature" };
-    const webhookId = verdict.webhookId;
-    // Checked after the signature: an id the ledger could not key on is the sender's mistake.
-    if (!/^[\x21-\x7e]{1,256}$/.test(webhookId))
-      return { statusCode: 400, status: "invalid", step: "webhook id", field: "webhook-id" };
-    const parsed = parseDelete(req.raw);
-    if (parsed.kind === "invalid")
-      return { statusCode: 400, status: "invalid", step: "body", webhookId, field: parsed.field };
-    if (parsed.kind === "ignored") return { statusCode: 200, status: "ignored", step: "type", webhookId };
-    const key = `${vendor}#${webhookId}`;
-    const bodyHash = sha256hex(req.raw);
-    const existing = this.ledger.get(key);
-    if (existing) {
-      if (existing.bodyHash !== bodyHash)
-        return { statusCode: 422, status: "rejected", step: "reused id", webhookId: existing.webhookId };
-      return {
-        statusCode: existing.statusCode,
-        status: existing.status,
-        step: "duplicate",
-        webhookId: existing.webhookId,
-        referenceID: existing.referenceID,
-        duplicate: true,
-      };
-    }
-    const clientCode = CLIENT_CODE[vendor];
-    const [statusCode, status] = FIRST_ANSWER[this.outcome(parsed.referenceId, clientCode)];
-    return {
-      statusCode,
-      status,
-      step: "OPS-COM",
-      webhookId,
-      referenceID: parsed.referenceId,
-      forward: { key, referenceId: parsed.referenceId, clientCode, bodyHash, webhookId },
-    };
-  }
-
-  /** Records what the relay now knows; call once the case ran. */
-  commit(expected: Expected): void {
-    const f = expected.forward;
-    if (!f) return;
-    this.ledger.set(f.key, {
-      bodyHash: f.bodyHash,
-      webhookId: f.webhookId,
-      referenceID: f.referenceId,
-      statusCode: expected.statusCode,
-      status: expected.status,
-    });
-  }
-}
+export { FUZZ_CLIENT_CODES, FUZZ_VENDORS, fuzzSecrets };
 
 // ---- generated cases -------------------------------------------------------------------------------
 
@@ -1567,6 +1217,9 @@ class OutputCapture {
     this.originals = undefined;
   }
 }
+
+/** Virtual milliseconds between two in-process cases: a replayed webhook goes stale after 30,000 cases. */
+const STEP_MS = 10;
 
 class StepClock implements Clock {
   steps = 0;
