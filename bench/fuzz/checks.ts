@@ -83,7 +83,6 @@ export class Checker {
     private readonly passName: Violation["pass"],
     private readonly contract: OpenApiContract,
     private readonly globalNeedles: readonly string[],
-    private readonly failFast: boolean,
   ) {}
 
   check(
@@ -211,7 +210,6 @@ export class Checker {
     );
     if (p.violations.length < 50)
       p.violations.push({ pass: this.passName, index, rule, detail, spec: specText });
-    if (this.failFast) throw new Error(`${rule}: ${detail}`);
   }
 }
 

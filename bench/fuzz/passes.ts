@@ -37,8 +37,6 @@ export interface FuzzOptions {
   readonly seed: number;
   /** Cases over real HTTP; 0 skips the pass. */
   readonly httpRuns?: number;
-  /** Throw at the first violation, so fast-check shrinks and prints the smallest case. */
-  readonly failFast?: boolean;
   /** Where the HTTP pass's child writes its logs (searched for leaks afterwards). */
   readonly logFile?: string;
   /**
@@ -142,13 +140,7 @@ async function inProcessPass(options: FuzzOptions, contract: OpenApiContract): P
     () => Math.floor(clock.now() / 1000),
     (ref) => programmedOutcome(ref),
   );
-  const checker = new Checker(
-    report,
-    "in-process",
-    contract,
-    secretNeedles(secrets),
-    options.failFast ?? false,
-  );
+  const checker = new Checker(report, "in-process", contract, secretNeedles(secrets));
   const ctx: BuildContext = {
     secrets,
     nowSeconds: () => Math.floor(clock.now() / 1000),
@@ -262,7 +254,7 @@ async function httpPass(options: FuzzOptions, contract: OpenApiContract): Promis
       () => Math.floor(Date.now() / 1000),
       (ref, clientCode) => (live.has(`${clientCode}:${ref}`) ? "deleted" : "not_found"),
     );
-    const checker = new Checker(report, "http", contract, secretNeedles(secrets), options.failFast ?? false);
+    const checker = new Checker(report, "http", contract, secretNeedles(secrets));
     const ctx: BuildContext = {
       secrets,
       nowSeconds: () => Math.floor(Date.now() / 1000),
