@@ -2,6 +2,7 @@
 // through the real ingest handler in process and a few hundred over real HTTP to the local
 // relay, each answer checked against an oracle written from the vendor contract. Then the
 // same checks against handlers broken on purpose, to show each property can fail.
+import { execFile } from "node:child_process";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,6 +14,7 @@ import {
   type FuzzReport,
   formatFuzzReport,
   fuzzSecrets,
+  parseFuzzArgs,
   runFuzz,
 } from "../bench/fuzz";
 import { startRelayChild } from "../bench/relay-child";
@@ -157,6 +159,69 @@ describe("the fuzz checks fail a broken handler", () => {
       return { ...result, body: result.body.replace(',"duplicate":true', "") };
     });
     expect(rules["answer follows the vendor contract"]).toBeGreaterThan(0);
+  }, 30_000);
+});
+
+describe("the fuzz command line", () => {
+  it("takes its defaults, and each flag as a whole number", () => {
+    expect(parseFuzzArgs([])).toMatchObject({
+      kind: "run",
+      options: { runs: 100_000, httpRuns: 2000, seed: 1 },
+    });
+    expect(parseFuzzArgs(["--runs", "2000", "--http-runs", "0", "--seed", "7"])).toMatchObject({
+      kind: "run",
+      options: { runs: 2000, httpRuns: 0, seed: 7 },
+    });
+    expect(parseFuzzArgs(["--runs=5"])).toMatchObject({ kind: "run", options: { runs: 5 } });
+    expect(parseFuzzArgs(["-h"])).toEqual({ kind: "help" });
+  });
+
+  it.each([
+    [["--runs", "abc"], "--runs"],
+    [["--runs", "0"], "--runs"],
+    [["--runs", "1e3"], "--runs"],
+    [["--http-runs", "-1"], "--http-runs"],
+    [["--seed", "1.5"], "--seed"],
+    [["--seed", "99999999999"], "--seed"],
+    [["--rusn", "5"], "--rusn"],
+    [["--runs"], "--runs"],
+    [["2000"], "2000"],
+  ])("refuses %j, naming %s", (argv, named) => {
+    const parsed = parseFuzzArgs(argv);
+    expect(parsed.kind).toBe("error");
+    expect(parsed.kind === "error" ? parsed.message : "").toContain(named);
+  });
+
+  /** Runs `npm run fuzz` as the script line does, without blocking the test process. */
+  const cli = (args: string[]) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        join(__dirname, "..", "node_modules", ".bin", "tsx"),
+        [join(__dirname, "..", "bench", "fuzz.ts"), ...args],
+        { timeout: 30_000 },
+        (error, stdout, stderr) =>
+          resolve({ code: error ? (typeof error.code === "number" ? error.code : -1) : 0, stdout, stderr }),
+      );
+    });
+
+  it("exits 2 with the complaint and the usage, and runs nothing, for a bad value or a typo", async () => {
+    for (const args of [
+      ["--runs", "abc", "--http-runs", "0"],
+      ["--rusn", "5", "--http-runs", "0"],
+    ]) {
+      const run = await cli(args);
+      expect(run.code, run.stderr).toBe(2);
+      expect(run.stderr).toContain(args[0]);
+      expect(run.stderr).toContain("usage: npm run fuzz");
+      expect(run.stdout).toBe("");
+    }
+  }, 60_000);
+
+  it("answers --help with the usage and exit status 0", async () => {
+    const run = await cli(["--help"]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain("usage: npm run fuzz");
+    expect(run.stdout).toContain("--http-runs");
   }, 30_000);
 });
 
