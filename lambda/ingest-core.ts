@@ -13,6 +13,7 @@ import type { DeliveryState, Ledger, LedgerKey, LedgerRecord } from "./ports";
 import type { RelayDeps } from "./retry-core";
 import { initialRetryDelaySeconds } from "./retry-schedule";
 import { parseSigningSecrets, parseTokenSecret, SecretCache } from "./secret-cache";
+import { worstCaseInlineDeliveryMs } from "./settings";
 import { type PreparedSecrets, prepareSecrets, STANDARD_WEBHOOK_HEADERS, verifySignature } from "./signature";
 import type { LogFields } from "./telemetry";
 import { sourceMatcher, type VendorConfig } from "./vendors";
@@ -365,7 +366,7 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
           return {
             statusCode: 409,
             answer: { status: "in_progress", ...ids },
-            retryAfterSeconds: Math.max(1, Math.ceil((record.leaseUntil - at) / 1000)),
+            retryAfterSeconds: Math.max(1, Math.ceil((inFlightUntil(record, at) - at) / 1000)),
           };
         case "deleted":
           return { statusCode: 200, answer: { status: "deleted", ...ids } };
@@ -378,6 +379,17 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
           return { statusCode: 202, answer: { status: "queued", ...ids } };
       }
     }
+  }
+
+  /**
+   * When a resend can first find the in-flight delivery finished: the claim's start plus the
+   * longest an inline delivery takes. Past that the holder has crashed, and only the lease's
+   * end frees the claim.
+   */
+  function inFlightUntil(record: LedgerRecord, at: number): number {
+    const claimedAt = record.leaseUntil - config.claimLeaseSeconds * 1000;
+    const done = Math.min(claimedAt + worstCaseInlineDeliveryMs(config.forwardTimeoutMs), record.leaseUntil);
+    return at < done ? done : record.leaseUntil;
   }
 
   function plain(statusCode: number, answer: Reply["answer"]): { reply: Reply; log: LogFields } {
