@@ -33,7 +33,7 @@ export type IngestHandler = (event: IngestEvent) => Promise<APIGatewayProxyResul
 const SIGNING_SECRET_REFRESH_MS = 60_000;
 const UNAVAILABLE_RETRY_AFTER_SECONDS = 30;
 /** Standard Webhooks ids look like `msg_2KWPBgLlAfxdpx2AI54pPJ85f4W`; anything printable up to 256 is taken. */
-const WEBHOOK_ID_PATTERN = /^[\x21-\x7e]{1,256}$/;
+export const WEBHOOK_ID_PATTERN = /^[\x21-\x7e]{1,256}$/;
 /** Priming reads this many vendors' secrets at start-up; the rest are read on first use. */
 const PRIMED_VENDORS = 10;
 
