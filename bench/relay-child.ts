@@ -28,6 +28,8 @@ export interface ChildStart {
   readonly env?: Readonly<Record<string, string>>;
   readonly sandboxSeed?: number;
   readonly workerIntervalMs?: number;
+  /** The local ledger's bound (local/harness.ts's default when absent). */
+  readonly ledgerRecords?: number;
 }
 
 export interface MemorySample {
@@ -39,7 +41,13 @@ export interface MemorySample {
 
 export interface ChildStats {
   readonly memory: MemorySample;
-  readonly ledger: { readonly total: number; readonly byState: Record<string, number> };
+  readonly ledger: {
+    /** Records held now, by state. */
+    readonly total: number;
+    readonly byState: Record<string, number>;
+    /** Settled records the bound dropped, by state; never an open one. */
+    readonly forgotten: Record<string, number>;
+  };
   readonly queue: { readonly waiting: number; readonly deadLetters: number };
   readonly sandbox: {
     readonly deleteRequests: number;
@@ -165,7 +173,11 @@ async function childMain(): Promise<void> {
     const byState: Record<string, number> = {};
     for (const record of (relay as LocalRelay).ledger.records.values())
       byState[record.state] = (byState[record.state] ?? 0) + 1;
-    return { total: (relay as LocalRelay).ledger.records.size, byState };
+    return {
+      total: (relay as LocalRelay).ledger.records.size,
+      byState,
+      forgotten: { ...(relay as LocalRelay).ledger.forgotten },
+    };
   };
 
   async function handle(message: { id: number; type: string } & Record<string, unknown>): Promise<unknown> {
@@ -199,6 +211,7 @@ async function childMain(): Promise<void> {
           clock,
           env,
           ...(start.workerIntervalMs === undefined ? {} : { workerIntervalMs: start.workerIntervalMs }),
+          ...(start.ledgerRecords === undefined ? {} : { ledgerRecords: start.ledgerRecords }),
         });
         return { relayUrl: relay.url, sandboxUrl: sandbox.url };
       }

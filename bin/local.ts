@@ -3,6 +3,8 @@
 import { DEMO_VENDOR, loadOrCreateLocalSecrets, startLocalRelay } from "../local/harness";
 
 const LOCAL_SECRETS_FILE = ".relay/local.json";
+/** Where `npm run send` posts when it is given no `--url` and no RELAY_PORT. */
+const DEFAULT_RELAY_URL = "http://127.0.0.1:3000";
 
 async function main(): Promise<void> {
   const secrets = loadOrCreateLocalSecrets(LOCAL_SECRETS_FILE);
@@ -12,6 +14,9 @@ async function main(): Promise<void> {
     sandboxPort: Number(process.env.OPSCOM_SANDBOX_PORT ?? 4010),
   });
   const permits = [1, 2, 3].map(() => relay.sandbox.createPermit());
+  // The send command is run from another shell, which may not have RELAY_PORT: on any port but
+  // the CLI's default it names the relay itself.
+  const urlFlag = relay.url === DEFAULT_RELAY_URL ? "" : `--url ${relay.url} `;
   const lines = [
     "",
     "opscom-permit-relay is running locally",
@@ -22,7 +27,7 @@ async function main(): Promise<void> {
     ...permits.map((p) => `    ${p}`),
     "",
     "Delete one (run it twice to see the duplicate answer):",
-    `  npm run send -- --reference ${permits[0]} --id demo-${(permits[0] as string).slice(0, 8)}`,
+    `  npm run send -- ${urlFlag}--reference ${permits[0]} --id demo-${(permits[0] as string).slice(0, 8)}`,
     "An unsigned post is refused:",
     `  curl -i -X POST ${relay.url}/webhooks/${DEMO_VENDOR} -H 'content-type: application/json' -d '{}'`,
     "",

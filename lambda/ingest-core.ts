@@ -14,6 +14,7 @@ import type { Ledger, LedgerKey, LedgerRecord, RetryMessage } from "./ports";
 import type { RelayDeps } from "./retry-core";
 import { initialRetryDelaySeconds } from "./retry-schedule";
 import { parseSigningSecrets, parseTokenSecret, SecretCache } from "./secret-cache";
+import { worstCaseInlineDeliveryMs } from "./settings";
 import { type PreparedSecrets, prepareSecrets, STANDARD_WEBHOOK_HEADERS, verifySignature } from "./signature";
 import type { LogFields } from "./telemetry";
 import { sourceMatcher, type VendorConfig } from "./vendors";
@@ -35,7 +36,7 @@ export type IngestHandler = (event: IngestEvent) => Promise<APIGatewayProxyResul
 const SIGNING_SECRET_REFRESH_MS = 60_000;
 const UNAVAILABLE_RETRY_AFTER_SECONDS = 30;
 /** Standard Webhooks ids look like `msg_2KWPBgLlAfxdpx2AI54pPJ85f4W`; anything printable up to 256 is taken. */
-const WEBHOOK_ID_PATTERN = /^[\x21-\x7e]{1,256}$/;
+export const WEBHOOK_ID_PATTERN = /^[\x21-\x7e]{1,256}$/;
 /** Priming reads this many vendors' secrets at start-up; the rest are read on first use. */
 const PRIMED_VENDORS = 10;
 
@@ -379,7 +380,7 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
           return {
             statusCode: 409,
             answer: { status: "in_progress", ...ids },
-            retryAfterSeconds: Math.max(1, Math.ceil((record.leaseUntil - at) / 1000)),
+            retryAfterSeconds: Math.max(1, Math.ceil((inFlightUntil(record, at) - at) / 1000)),
           };
         case "deleted":
           return { statusCode: 200, answer: { status: "deleted", ...ids } };
@@ -392,6 +393,17 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
           return { statusCode: 202, answer: { status: "queued", ...ids } };
       }
     }
+  }
+
+  /**
+   * When a resend can first find the in-flight delivery finished: the claim's start plus the
+   * longest an inline delivery takes. Past that the holder has crashed, and only the lease's
+   * end frees the claim.
+   */
+  function inFlightUntil(record: LedgerRecord, at: number): number {
+    const claimedAt = record.leaseUntil - config.claimLeaseSeconds * 1000;
+    const done = Math.min(claimedAt + worstCaseInlineDeliveryMs(config.forwardTimeoutMs), record.leaseUntil);
+    return at < done ? done : record.leaseUntil;
   }
 
   function plain(statusCode: number, answer: Reply["answer"]): { reply: Reply; log: LogFields } {

@@ -1,12 +1,14 @@
 // Every row of the vendor contract (DESIGN.md), answered by the real ingest handler over real
 // HTTP to the OPS-COM sandbox, with secrets read by the real Secrets Manager SDK client from
 // the local AWS endpoint.
+import { createHash } from "node:crypto";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { APIGatewayProxyResult } from "aws-lambda";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { MemoryLedger, type MemoryQueue } from "../lambda/adapters/memory";
 import type { Ledger } from "../lambda/ports";
+import { worstCaseInlineDeliveryMs } from "../lambda/settings";
 import type { RecordingTelemetry } from "../lambda/telemetry";
 import { canonicalEvent, signWebhook } from "../local/vendor-kit";
 import { version } from "../package.json";
@@ -535,6 +537,45 @@ describe("a lapsed claim", () => {
     expect(await ledger.get({ vendorId: "acme", webhookId: "msg_lapsed" })).toMatchObject({
       referenceId: refA,
     });
+  });
+});
+
+describe("Retry-After on 409 in_progress", () => {
+  it("is the time the in-flight attempt can still take, then the rest of the lease once it cannot still be running", async () => {
+    const ledger = new MemoryLedger();
+    relay.close();
+    relay = buildRelay(world, { ledger });
+    const ref = world.sandbox.createPermit();
+    const webhook = signed(ref, { id: "msg_busy" });
+    const claimedAt = relay.clock.now();
+    // Another invocation claimed this webhook just now and is still delivering it.
+    await ledger.claim({
+      vendorId: "acme",
+      webhookId: "msg_busy",
+      referenceId: ref,
+      bodyHash: createHash("sha256").update(webhook.body).digest("hex"),
+      claimId: "in-flight",
+      now: claimedAt,
+      leaseMs: relay.config.claimLeaseSeconds * 1000,
+      expiresAt: Math.floor(claimedAt / 1000) + 86_400,
+    });
+    const worstSeconds = worstCaseInlineDeliveryMs(relay.config.forwardTimeoutMs) / 1000;
+    expect(worstSeconds).toBeLessThan(relay.config.claimLeaseSeconds);
+    const retryAfter = async (atMs: number) => {
+      relay.clock.offset = claimedAt - Date.now() + atMs;
+      const answer = await post({ headers: webhook.headers, body: webhook.body });
+      expect(answer.status).toBe(409);
+      return Number(answer.headers["retry-after"]);
+    };
+    const tokenReads = world.aws.getSecretValueCalls(TOKEN_SECRET);
+    expect(await retryAfter(0)).toBe(Math.ceil(worstSeconds));
+    await vi.waitFor(() => expect(world.aws.getSecretValueCalls(TOKEN_SECRET)).toBeGreaterThan(tokenReads));
+    expect(await retryAfter(worstSeconds * 1000 - 2500)).toBe(3);
+    // Past the worst case the holder has crashed: the claim frees when its lease ends.
+    expect(await retryAfter(worstSeconds * 1000 + 1000)).toBe(
+      relay.config.claimLeaseSeconds - Math.ceil(worstSeconds) - 1,
+    );
+    expect(world.sandbox.hasPermit(ref)).toBe(true);
   });
 });
 

@@ -2,6 +2,8 @@
 // gives on POST /webhooks/{vendorId} is one it documents: the status code, the headers and the
 // body, checked by a maintained validator (Ajv, JSON Schema 2020-12) against the document. The
 // other direction too: every answer shape the document promises is produced by some scenario.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { APIGatewayProxyResult } from "aws-lambda";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -9,6 +11,7 @@ import { createDynamoLedger } from "../lambda/adapters/dynamodb-ledger";
 import { MemoryLedger, type MemoryQueue } from "../lambda/adapters/memory";
 import { REFERENCE_ALIASES, REFERENCE_ID_PATTERN } from "../lambda/event";
 import type { Answer, AnswerStatus } from "../lambda/http";
+import { WEBHOOK_ID_PATTERN } from "../lambda/ingest-core";
 import type { Ledger } from "../lambda/ports";
 import { VENDOR_ID_PATTERN } from "../lambda/vendors";
 import { canonicalEvent, signWebhook } from "../local/vendor-kit";
@@ -67,6 +70,18 @@ describe("the document", () => {
         "webhook-timestamp",
       ].sort(),
     );
+  });
+
+  it("describes the webhook id headers with the pattern and length the relay enforces", () => {
+    const longest = Number(/\{1,(\d+)\}\$$/.exec(WEBHOOK_ID_PATTERN.source)?.[1]);
+    for (const name of ["webhook-id", "svix-id"]) {
+      const schema = contract.parameter(name).schema as { pattern?: string; maxLength?: number };
+      expect(schema.pattern, name).toBe(WEBHOOK_ID_PATTERN.source);
+      expect(schema.maxLength, name).toBe(longest);
+    }
+    // The prose's "a space is refused" is the pattern's doing.
+    expect(WEBHOOK_ID_PATTERN.test("msg 1")).toBe(false);
+    expect(WEBHOOK_ID_PATTERN.test("x".repeat(longest))).toBe(true);
   });
 
   it("takes the canonical event the vendor kit builds, under each of OPS-COM's aliases", () => {
@@ -519,6 +534,90 @@ describe("the real handler's answers match the document", () => {
     );
     expect(withDuplicate.filter((d) => !duplicated.has(d))).toEqual([]);
   });
+});
+
+// ---- the prose tables that restate the contract ----------------------------------------------
+
+interface TableRow {
+  readonly codes: readonly number[];
+  /** The first `status` named in the row; undefined for the duplicate row. */
+  readonly status: string | undefined;
+  readonly text: string;
+}
+
+/** The rows of the first Markdown table after `heading` whose header has an HTTP and a `status` column. */
+function answerTable(file: string, heading: string): TableRow[] {
+  const text = readFileSync(join(__dirname, "..", file), "utf8");
+  const lines = text.slice(text.indexOf(heading)).split("\n");
+  const header = lines.findIndex((line) => /^\|.*\bHTTP\b.*`status`/.test(line));
+  expect(header, `${file}: no answer table after ${heading}`).toBeGreaterThanOrEqual(0);
+  const cells = (line: string) =>
+    line
+      .split("|")
+      .slice(1, -1)
+      .map((cell) => cell.trim());
+  const names = cells(lines[header] as string);
+  const http = names.indexOf("HTTP");
+  const status = names.indexOf("`status`");
+  const rows: TableRow[] = [];
+  for (const line of lines.slice(header + 2)) {
+    if (!line.startsWith("|")) break;
+    const row = cells(line);
+    const first = /`([^`]*)`/.exec(row[status] ?? "")?.[1];
+    rows.push({
+      codes: [...(row[http] ?? "").matchAll(/\b[1-5]\d\d\b/g)].map((m) => Number(m[0])),
+      status: first && /^[a-z_]+$/.test(first) ? first : undefined,
+      text: line,
+    });
+  }
+  return rows;
+}
+
+describe("the vendor guide's and the README's answer tables", () => {
+  const documentedResponse = (code: number) =>
+    contract.operation.responses[String(code)] ? String(code) : `${String(code)[0]}XX`;
+  const gatewayBodies = () =>
+    JSON.stringify((contract.raw.components as { schemas: Record<string, unknown> }).schemas.GatewayAnswer);
+
+  it.each([
+    ["docs/vendors.md", "## The answers, and when to send again"],
+    ["README.md", "### The vendor contract"],
+  ])(
+    "%s: every row is an answer docs/openapi.yaml documents with that code, and every documented answer has its row",
+    (file, heading) => {
+      const rows = answerTable(file, heading);
+      for (const row of rows) {
+        expect(row.codes.length, row.text).toBeGreaterThan(0);
+        if (row.status === undefined) {
+          // The duplicate row: exactly the codes whose answers carry `duplicate`.
+          expect(row.text).toContain("duplicate");
+          const withDuplicate = new Set(
+            contract.variants.filter((v) => v.schema.properties?.duplicate).map((v) => Number(v.response)),
+          );
+          expect([...row.codes].sort(), row.text).toEqual([...withDuplicate].sort());
+          continue;
+        }
+        for (const code of row.codes) {
+          const response = documentedResponse(code);
+          const variants = contract.variants.filter((v) => v.response === response);
+          expect(variants.length, `${row.text}: ${code} is not documented`).toBeGreaterThan(0);
+          const byRelay = variants.flatMap((v) => v.statuses);
+          if (byRelay.includes(row.status)) continue;
+          // Answered only by API Gateway or the WAF: the body the document names for that code.
+          expect(contract.operation.responses[response]?.["x-answered-by"], row.text).toEqual([
+            "api-gateway",
+          ]);
+          expect(gatewayBodies(), row.text).toContain(`{\\"status\\":\\"${row.status}\\"}`);
+        }
+      }
+      const listed = new Set(rows.flatMap((row) => row.codes.map((code) => `${code} ${row.status}`)));
+      const missing = contract.variants
+        .filter((v) => v.answeredBy.includes("relay"))
+        .flatMap((v) => v.statuses.map((status) => `${v.response} ${status}`))
+        .filter((pair) => !listed.has(pair));
+      expect(missing, `${file} has no row for these documented answers`).toEqual([]);
+    },
+  );
 });
 
 describe("limits the contract sets", () => {

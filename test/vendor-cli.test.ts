@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { prepareSecrets, verifySignature } from "../lambda/signature";
 import { RecordingTelemetry } from "../lambda/telemetry";
 import { DEMO_VENDOR, type LocalRelay, startLocalRelay } from "../local/harness";
 import { generateSigningSecret } from "../local/vendor-kit";
@@ -525,6 +526,44 @@ describe("the examples in docs/vendors.md, run as written", () => {
     expect(ran.stdout).toContain("status: 'deleted'");
     expect(relay.sandbox.hasPermit(ref)).toBe(false);
   });
+
+  it("quotes the specification's test vector, and every signing snippet signs it", () => {
+    expect(doc).toContain(`\`${SPEC.signature}\``);
+    for (const name of ["python", "go", "ruby", "php", "java", "csharp"]) {
+      const code = example(`${name}-sign`);
+      for (const part of [SPEC.id, SPEC.timestamp, SPEC.secret]) expect(code, name).toContain(part);
+    }
+  });
+
+  it.each([
+    ["python-sign", "sign.py", (file: string) => ["python3", [file]] as const],
+    // Java 11+ runs a single source file without javac.
+    ["java-sign", "Sign.java", (file: string) => ["java", [file]] as const],
+  ])(
+    "runs the %s snippet: it prints the vector's signature, which the relay's verifier accepts",
+    async (name, fileName, command) => {
+      const file = join(scratch, fileName);
+      writeFileSync(file, example(name));
+      const [program, args] = command(file);
+      const ran = await run(program, [...args]);
+      expect(ran, ran.stderr).toMatchObject({ code: 0, stdout: `${SPEC.signature}\n` });
+      const scheme = { scheme: "standard-webhooks" } as const;
+      const verified = verifySignature({
+        scheme,
+        secrets: prepareSecrets(scheme, [SPEC.secret]),
+        headers: {
+          "webhook-id": SPEC.id,
+          "webhook-timestamp": SPEC.timestamp,
+          "webhook-signature": ran.stdout.trim(),
+        },
+        rawBody: Buffer.from(SPEC.body),
+        nowSeconds: Number(SPEC.timestamp),
+        toleranceSeconds: 300,
+      });
+      expect(verified).toMatchObject({ ok: true, webhookId: SPEC.id });
+    },
+    60_000,
+  );
 
   it("quotes GitHub's test vector correctly", () => {
     expect(doc).toContain(

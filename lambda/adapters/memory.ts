@@ -21,6 +21,8 @@ const keyOf = (key: LedgerKey) => `${key.vendorId}#${key.webhookId}`;
 
 export class MemoryLedger implements Ledger {
   readonly records = new Map<string, LedgerRecord>();
+  /** Settled records dropped by the bound, by state: with `records`, every webhook ever claimed. */
+  readonly forgotten: Partial<Record<DeliveryState, number>> = {};
 
   /**
    * @param maxRecords past this many, the oldest settled records are forgotten (a long-running
@@ -55,7 +57,10 @@ export class MemoryLedger implements Ledger {
     const target = Math.floor(this.maxRecords * 0.9);
     for (const [key, record] of this.records) {
       if (this.records.size <= target) break;
-      if (TERMINAL_STATES.includes(record.state)) this.records.delete(key);
+      if (TERMINAL_STATES.includes(record.state)) {
+        this.records.delete(key);
+        this.forgotten[record.state] = (this.forgotten[record.state] ?? 0) + 1;
+      }
     }
   }
 

@@ -32,6 +32,9 @@ describe("MemoryLedger bound", () => {
     expect(await ledger.get({ vendorId: "acme", webhookId: "new" })).toBeDefined();
     expect(await ledger.get({ vendorId: "acme", webhookId: "done-0" })).toBeUndefined();
     expect(await ledger.get({ vendorId: "acme", webhookId: "done-7" })).toBeDefined();
+    // What it dropped is counted, so a run can still account for every webhook.
+    expect(ledger.records.size + (ledger.forgotten.deleted ?? 0)).toBe(11);
+    expect(Object.keys(ledger.forgotten)).toEqual(["deleted"]);
   });
 
   it("is unbounded by default (the contract tests' twin)", async () => {
