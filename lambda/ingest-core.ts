@@ -5,7 +5,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import type { APIGatewayProxyResult } from "aws-lambda";
 import { version as RELAY_VERSION } from "../package.json";
-import { ANSWER_BUDGET, type AnswerBudget } from "./budget";
+import { ANSWER_BUDGET, ANSWER_CEILING_MS, type AnswerBudget } from "./budget";
 import { type DeliveryDeps, deliver, errorName, routeFor } from "./delivery";
 import { parseEvent } from "./event";
 import { type IngestEvent, isJsonContentType, normalizeEvent, type Reply, toResult } from "./http";
@@ -14,7 +14,6 @@ import type { Ledger, LedgerKey, LedgerRecord, RetryMessage } from "./ports";
 import type { RelayDeps } from "./retry-core";
 import { initialRetryDelaySeconds } from "./retry-schedule";
 import { parseSigningSecrets, parseTokenSecret, SecretCache } from "./secret-cache";
-import { worstCaseInlineDeliveryMs } from "./settings";
 import { type PreparedSecrets, prepareSecrets, STANDARD_WEBHOOK_HEADERS, verifySignature } from "./signature";
 import type { LogFields } from "./telemetry";
 import { sourceMatcher, type VendorConfig } from "./vendors";
@@ -402,7 +401,7 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
    */
   function inFlightUntil(record: LedgerRecord, at: number): number {
     const claimedAt = record.leaseUntil - config.claimLeaseSeconds * 1000;
-    const done = Math.min(claimedAt + worstCaseInlineDeliveryMs(config.forwardTimeoutMs), record.leaseUntil);
+    const done = Math.min(claimedAt + ANSWER_CEILING_MS, record.leaseUntil);
     return at < done ? done : record.leaseUntil;
   }
 

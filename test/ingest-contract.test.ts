@@ -7,8 +7,8 @@ import type { AddressInfo } from "node:net";
 import type { APIGatewayProxyResult } from "aws-lambda";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { MemoryLedger, type MemoryQueue } from "../lambda/adapters/memory";
+import { ANSWER_CEILING_MS } from "../lambda/budget";
 import type { Ledger } from "../lambda/ports";
-import { worstCaseInlineDeliveryMs } from "../lambda/settings";
 import type { RecordingTelemetry } from "../lambda/telemetry";
 import { canonicalEvent, signWebhook } from "../local/vendor-kit";
 import { version } from "../package.json";
@@ -559,7 +559,7 @@ describe("Retry-After on 409 in_progress", () => {
       leaseMs: relay.config.claimLeaseSeconds * 1000,
       expiresAt: Math.floor(claimedAt / 1000) + 86_400,
     });
-    const worstSeconds = worstCaseInlineDeliveryMs(relay.config.forwardTimeoutMs) / 1000;
+    const worstSeconds = ANSWER_CEILING_MS / 1000;
     expect(worstSeconds).toBeLessThan(relay.config.claimLeaseSeconds);
     const retryAfter = async (atMs: number) => {
       relay.clock.offset = claimedAt - Date.now() + atMs;
