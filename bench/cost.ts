@@ -390,13 +390,17 @@ export interface MixCost {
   readonly dominant: CostLine;
 }
 
+const FLOOR_SECRETS_PER_ENVIRONMENT = 1;
+
 export function costReport(inputs: CostInputs): Mixes<MixCost> {
   const { params } = inputs;
   const relay = relayMixes(inputs.relay, inputs.faultRate, inputs.outage, inputs.webhooks, params);
   const floor = floorMixes(inputs.floor, inputs.faultRate, inputs.outage, inputs.webhooks, params);
+  // A floor still reads its one secret, the OPS-COM token, once per environment and TTL.
+  const floorParams: CostParams = { ...params, secretsCallsPerEnvironment: FLOOR_SECRETS_PER_ENVIRONMENT };
   const mix = (name: keyof Mixes<unknown>): MixCost => {
     const r = costPerMillion(relay[name], params);
-    const f = costPerMillion(floor[name], params);
+    const f = costPerMillion(floor[name], floorParams);
     const dominant = COST_LINES.reduce((best, line) => (r[line] - f[line] > r[best] - f[best] ? line : best));
     return {
       relay: r,
