@@ -15,10 +15,14 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { RETRY_SCHEDULE_SECONDS } from "../lambda/retry-schedule";
 import { buildBundles, OUT_DIR } from "./bundles";
 import type { HandlerTimingReport } from "./children/handler-timing";
 import { measureColdStarts, type Phases } from "./cold-start";
+import { type CostParams, costReport, formatCostTable, memoryTradeoff } from "./cost";
+import { measureCostPaths } from "./cost-measure";
 import { countOpscomConnections, countSecretsCalls } from "./counts";
+import { PRICE_REGION, PRICE_TABLE_DATE } from "./prices";
 import { runForReport } from "./processes";
 import { formatTable, type Results, verdicts } from "./report";
 import { round } from "./stats";
@@ -46,6 +50,17 @@ const SECRETS_WEBHOOKS = 10_000;
 const SECRETS_CONCURRENCY = 32;
 const OPSCOM_DELIVERIES = 1_000;
 const HANDLER_BODY_BYTES = 1024;
+// The cost model's stated parameters: what the run cannot measure on this machine.
+const COST = {
+  passesPerPath: SHORT ? 10 : 40,
+  /** OPS-COM's answer time in production (the sandbox answers in under a millisecond). */
+  opscomLatencyMs: 200,
+  webhooksPerSecond: 10,
+  faultRate: 0.05,
+  outageSeconds: 3600,
+  webhooks: 1_000_000,
+  memorySizesMb: [128, 256, 512, 1024, 1769],
+};
 
 const RESULTS_FILE = path.join(__dirname, "results.json");
 const DETAIL_FILE = path.join(OUT_DIR, "results-detail.json");
@@ -99,6 +114,35 @@ async function main(): Promise<void> {
   log(`OPS-COM connections: ${OPSCOM_DELIVERIES} sequential deliveries`);
   const opscom = await countOpscomConnections(OPSCOM_DELIVERIES);
 
+  log(`cost per million webhooks: ${COST.passesPerPath} passes of each path through the real handlers`);
+  const costPaths = await measureCostPaths(COST.passesPerPath);
+  const costParams: CostParams = {
+    opscomLatencyMs: COST.opscomLatencyMs,
+    webhooksPerSecond: COST.webhooksPerSecond,
+    accessLogEventBytes: costPaths.accessLogEventBytes,
+    secretsCallsPerEnvironment: costPaths.secretsCallsPerEnvironment,
+    secretCacheTtlSeconds: costPaths.deployed.secretCacheTtlSeconds,
+    ledgerTtlDays: costPaths.deployed.ledgerTtlDays,
+    architecture: costPaths.deployed.architecture,
+    xrayReservoirPerSecond: costPaths.deployed.gatewayTracing ? 1 : 0,
+    xrayFixedRate: costPaths.deployed.gatewayTracing ? 0.05 : 0,
+  };
+  const cost = costReport({
+    relay: costPaths.relay,
+    floor: costPaths.floor,
+    params: costParams,
+    faultRate: COST.faultRate,
+    outage: { seconds: COST.outageSeconds, retrySchedule: RETRY_SCHEDULE_SECONDS },
+    webhooks: COST.webhooks,
+  });
+  const memory = memoryTradeoff(
+    costPaths.relay.delivered,
+    timing.powertools.p50 / 1000,
+    cold.phases.relay.wallMs,
+    COST.memorySizesMb,
+    costParams,
+  );
+
   const results: Results = {
     ingestBundleBytes: bundles.ingestBytes,
     coldStartRatio: round(cold.ratio, 3),
@@ -108,6 +152,8 @@ async function main(): Promise<void> {
     peakRssMiB: round(throughput.relayMemory.peakMiB, 1),
     secretsCallsPer10k: round((secrets.calls * 10_000) / secrets.webhooks, 2),
     opscomConnectionsPer1k: round((opscom.connections * 1_000) / opscom.deliveries, 2),
+    costRatioToFloor: round(cost.delivered.ratio, 3),
+    costPerMillionUsd: round(cost.delivered.relayUsd, 3),
   };
   const detail = {
     mode,
@@ -126,6 +172,7 @@ async function main(): Promise<void> {
     handlerMicros: timing,
     secrets,
     opscom,
+    cost: { plan: COST, params: costParams, paths: costPaths, mixes: cost, memory },
     seconds: round((performance.now() - started) / 1000, 1),
   };
   writeFileSync(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);
@@ -154,6 +201,21 @@ async function main(): Promise<void> {
     `${label} p50 ${round(timing.p50, 1)} µs, p99 ${round(timing.p99, 1)} µs, mean ${round(timing.mean, 1)} µs`;
   console.log(t("handler, Powertools  ", timing.powertools));
   console.log(t("handler, no telemetry", timing.silentTelemetry));
+  console.log(
+    `\ncost per million webhooks (${COST.webhooksPerSecond}/s, OPS-COM ${COST.opscomLatencyMs} ms; ` +
+      `prices ${PRICE_REGION} ${PRICE_TABLE_DATE}):\n${formatCostTable(cost)}`,
+  );
+  for (const [name, mix] of Object.entries(cost)) {
+    console.log(`  ${name}: ${mix.dominant} is the relay's largest line above the floor`);
+  }
+  console.log("memory   cold start   warm   Lambda $/M   total $/M   (model: CPU ∝ memory up to 1,769 MB)");
+  for (const row of memory) {
+    console.log(
+      `${String(row.memoryMb).padStart(6)}  ${row.coldStartMs.toFixed(0).padStart(8)} ms  ` +
+        `${row.warmMs.toFixed(0).padStart(4)} ms  ${row.lambdaUsdPerMillion.toFixed(3).padStart(10)}  ` +
+        `${row.totalUsdPerMillion.toFixed(3).padStart(10)}`,
+    );
+  }
   console.log(
     `\nwrote ${path.relative(process.cwd(), RESULTS_FILE)} and ${path.relative(process.cwd(), DETAIL_FILE)}`,
   );

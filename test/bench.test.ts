@@ -88,6 +88,8 @@ describe("bench report", () => {
     peakRssMiB: 90,
     secretsCallsPer10k: 2,
     opscomConnectionsPer1k: 1,
+    costRatioToFloor: 1.5,
+    costPerMillionUsd: 9.99,
   };
 
   it("passes figures at their limits", () => {
@@ -103,6 +105,7 @@ describe("bench report", () => {
     ["peakRssMiB", 101],
     ["secretsCallsPer10k", 3],
     ["opscomConnectionsPer1k", 3],
+    ["costRatioToFloor", 1.51],
     ["coldStartRatio", Number.NaN],
   ] as const)("misses %s at %d", (key, value) => {
     const missed = verdicts({ ...passing, [key]: value }).filter((v) => !v.pass);
@@ -113,6 +116,6 @@ describe("bench report", () => {
     const table = formatTable(verdicts({ ...passing, throughputRatio: 0.6 }));
     expect(table).toMatch(/throughputRatio\s+0\.6\s+≥ 0\.8\s+MISS/);
     expect(table).toMatch(/ingestBundleBytes\s+449000\s+≤ 500000\s+pass/);
-    expect(table.split("\n")).toHaveLength(2 + 8);
+    expect(table.split("\n")).toHaveLength(2 + 9);
   });
 });
