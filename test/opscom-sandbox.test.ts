@@ -614,6 +614,8 @@ describe("connections", () => {
       faultsInjected: {},
       pushRequests: 0,
       connections: 0,
+      peakConcurrentDeletes: 0,
+      concurrencyRejections: 0,
     });
   });
 });
