@@ -38,6 +38,13 @@ export type RetryWorkerDeps = RelayDeps;
 
 export type RetryWorkerHandler = (event: SQSEvent) => Promise<SQSBatchResponse>;
 
+/**
+ * Records of one batch delivered at a time. With the event source mapping's maximum
+ * concurrency it bounds the worker's concurrent OPS-COM calls (this times that), so the
+ * backlog an outage leaves does not meet OPS-COM's recovery all at once.
+ */
+export const RECORD_CONCURRENCY = 5;
+
 /** States a queued delivery can be found in; anything else means it is already settled. */
 const OPEN: readonly DeliveryState[] = ["in_progress", "queued", "dead_lettered"];
 
@@ -85,9 +92,6 @@ export function createRetryWorker(deps: RetryWorkerDeps): RetryWorkerHandler {
       return true;
     }
     const now = clock.now();
-    const firstSeen = Date.parse(message.firstSeenAt);
-    if (Number.isFinite(firstSeen))
-      telemetry.gauge("ParkedDeliveryAge", Math.max(0, (now - firstSeen) / 1000));
     if (
       existing.state === "in_progress" &&
       existing.claimId !== message.claimId &&
@@ -164,6 +168,11 @@ export function createRetryWorker(deps: RetryWorkerDeps): RetryWorkerHandler {
     attempts: number,
     opscomErrorCode?: number,
   ): Promise<boolean> {
+    // Measured only when an attempt failed, so a backlog delivered after OPS-COM recovers does
+    // not raise the alarm again; the second failed retry (about 5 minutes in) crosses it.
+    const firstSeen = Date.parse(parseMessage(record.body)?.firstSeenAt ?? "");
+    if (Number.isFinite(firstSeen))
+      telemetry.gauge("ParkedDeliveryAge", Math.max(0, (clock.now() - firstSeen) / 1000));
     const patch = {
       now: clock.now(),
       attempts,
@@ -193,21 +202,37 @@ export function createRetryWorker(deps: RetryWorkerDeps): RetryWorkerHandler {
   }
 
   return async (event) => {
-    const results = await Promise.all(
-      event.Records.map(async (record) => {
-        try {
-          return { record, done: await attemptDelivery(record) };
-        } catch (error) {
-          telemetry.error("retry attempt failed", { reason: errorName(error) });
-          return { record, done: false };
-        }
-      }),
-    );
+    const results = await mapBounded(event.Records, RECORD_CONCURRENCY, async (record) => {
+      try {
+        return { record, done: await attemptDelivery(record) };
+      } catch (error) {
+        telemetry.error("retry attempt failed", { reason: errorName(error) });
+        return { record, done: false };
+      }
+    });
     telemetry.flush();
     return {
       batchItemFailures: results.filter((r) => !r.done).map((r) => ({ itemIdentifier: r.record.messageId })),
     };
   };
+}
+
+/** `Promise.all` over `items` with at most `limit` calls in flight; results in input order. */
+async function mapBounded<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return results;
 }
 
 export function parseMessage(body: string): RetryMessage | undefined {

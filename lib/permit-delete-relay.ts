@@ -4,29 +4,31 @@
 import * as path from "node:path";
 import { ArnFormat, Duration, Names, RemovalPolicy, Stack, Token, Validations } from "aws-cdk-lib";
 import * as apigw from "aws-cdk-lib/aws-apigateway";
-import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
-import * as cwActions from "aws-cdk-lib/aws-cloudwatch-actions";
+import type * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as iam from "aws-cdk-lib/aws-iam";
-import * as kms from "aws-cdk-lib/aws-kms";
 import * as lambda from "aws-cdk-lib/aws-lambda";
 import * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
 import * as logs from "aws-cdk-lib/aws-logs";
 import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
-import * as sns from "aws-cdk-lib/aws-sns";
+import type * as sns from "aws-cdk-lib/aws-sns";
 import * as sqs from "aws-cdk-lib/aws-sqs";
 import * as wafv2 from "aws-cdk-lib/aws-wafv2";
 import { Construct } from "constructs";
 import { ANSWER_CEILING_MS } from "../lambda/budget";
 import { RETRY_QUEUE_RETENTION_DAYS, settingsContradiction } from "../lambda/settings";
+import { METRICS_NAMESPACE, SERVICE_NAME } from "../lambda/telemetry";
 import { CLIENT_CODE_PATTERN, parseVendors, type VendorConfig } from "../lambda/vendors";
+import { DEFAULT_API_5XX_MINIMUM_REQUESTS, type RelayAlarms, RelayMonitoring } from "./relay-monitoring";
 
-/** Powertools service name: the `service` dimension of every EMF metric and log line. */
-export const SERVICE_NAME = "opscom-permit-relay";
-/** CloudWatch namespace of the relay's EMF metrics. */
-export const METRICS_NAMESPACE = "OpscomPermitRelay";
+// The Powertools service name (the `service` dimension of every EMF metric) and the metrics
+// namespace have one home, the handlers' telemetry; re-exported for the construct's users.
+export { METRICS_NAMESPACE, SERVICE_NAME } from "../lambda/telemetry";
+export type { RelayAlarms } from "./relay-monitoring";
 export const DEFAULT_OPSCOM_BASE_URL = "https://controller.operationscommander.com";
 export const DEFAULT_VENDOR_SECRET_PREFIX = "opscom-permit-relay/vendors/";
+/** Retry worker invocations at once: Lambda's smallest allowed maximum, so a recovery is gentle. */
+export const DEFAULT_RETRY_WORKER_MAX_CONCURRENCY = 2;
 
 /**
  * How both functions are bundled: one CommonJS file per function, built by the local
@@ -203,16 +205,26 @@ export interface PermitDeleteRelayProps {
    * @default 5
    */
   readonly api5xxRateThresholdPercent?: number;
-}
-
-/** The alarms the relay raises, all wired to `alarmTopic`. */
-export interface RelayAlarms {
-  readonly deadLetters: cloudwatch.Alarm;
-  readonly retryBacklogAge: cloudwatch.Alarm;
-  readonly ingestErrors: cloudwatch.Alarm;
-  readonly ingestThrottles: cloudwatch.Alarm;
-  readonly api5xxRate: cloudwatch.Alarm;
-  readonly tokenRejected: cloudwatch.Alarm;
+  /**
+   * Requests a 5-minute period needs before its 5xx rate can raise the alarm.
+   * @default 20
+   */
+  readonly api5xxMinimumRequests?: number;
+  /**
+   * Most retry worker invocations the retry queue's event source mapping runs at once (its
+   * `maximumConcurrency`, 2-1000). Each invocation delivers at most `RECORD_CONCURRENCY`
+   * (lambda/retry-core.ts) records at a time, so OPS-COM sees at most this times that many
+   * concurrent calls from the worker, however long the backlog an outage left.
+   * @default 2
+   */
+  readonly retryWorkerMaxConcurrency?: number;
+  /**
+   * Reserved concurrency of the ingest function: caps how many webhooks reach OPS-COM at once
+   * and keeps that many instances for the relay whatever else runs in the account. Requests
+   * over it are throttled; vendors get `503 unavailable` with Retry-After.
+   * @default - none (the account's unreserved pool)
+   */
+  readonly ingestReservedConcurrency?: number;
 }
 
 export class PermitDeleteRelay extends Construct {
@@ -228,6 +240,7 @@ export class PermitDeleteRelay extends Construct {
   public readonly tokenSecret: secretsmanager.ISecret;
   /** Undefined when `waf` is false. */
   public readonly webAcl?: wafv2.CfnWebACL;
+  public readonly monitoring: RelayMonitoring;
   public readonly alarmTopic: sns.Topic;
   public readonly alarms: RelayAlarms;
   public readonly dashboard: cloudwatch.Dashboard;
@@ -355,8 +368,10 @@ export class PermitDeleteRelay extends Construct {
       timeout: Duration,
       logGroup: logs.LogGroup,
       role: iam.Role,
+      reservedConcurrentExecutions?: number,
     ) =>
       new nodejs.NodejsFunction(this, id, {
+        ...(reservedConcurrentExecutions === undefined ? {} : { reservedConcurrentExecutions }),
         description,
         entry: path.join(PROJECT_ROOT, "lambda", entry),
         handler: "handler",
@@ -383,6 +398,7 @@ export class PermitDeleteRelay extends Construct {
       settings.ingestTimeout,
       ingestLogs,
       ingestRole,
+      settings.ingestReservedConcurrency,
     );
 
     const workerLogs = new logs.LogGroup(this, "RetryWorkerLogs", { retention: settings.logRetention });
@@ -402,6 +418,9 @@ export class PermitDeleteRelay extends Construct {
       eventSourceArn: this.retryQueue.queueArn,
       batchSize: 10,
       reportBatchItemFailures: true,
+      // Without it, Lambda scales the pollers up with the backlog an outage left behind and
+      // meets OPS-COM's recovery with hundreds of concurrent calls.
+      maxConcurrency: settings.retryWorkerMaxConcurrency,
     });
 
     // ---- Least-privilege grants ------------------------------------------------------
@@ -591,6 +610,25 @@ export class PermitDeleteRelay extends Construct {
       undefined,
       '{"status":"refused","message":$context.error.messageString}',
     );
+    // A throttled ingest function (reserved concurrency, the account's limit) reaches API
+    // Gateway as an integration failure; by default the vendor would get a bare 500 or 504.
+    // A resend is always safe (the ledger makes it a duplicate), so say so: 503 + Retry-After.
+    const unavailableBody = '{"status":"unavailable"}';
+    const retryAfter = { "Retry-After": "'30'" };
+    gatewayAnswer(
+      "IntegrationFailure",
+      apigw.ResponseType.INTEGRATION_FAILURE,
+      "503",
+      unavailableBody,
+      retryAfter,
+    );
+    gatewayAnswer(
+      "IntegrationTimeout",
+      apigw.ResponseType.INTEGRATION_TIMEOUT,
+      "503",
+      unavailableBody,
+      retryAfter,
+    );
     gatewayAnswer("Other5xx", apigw.ResponseType.DEFAULT_5XX, undefined, '{"status":"error"}');
 
     // ---- WAF -------------------------------------------------------------------------
@@ -650,199 +688,21 @@ export class PermitDeleteRelay extends Construct {
       });
     }
 
-    // ---- Alarms ----------------------------------------------------------------------
-    const alarmTopicKey = new kms.Key(this, "AlarmTopicKey", {
-      description: "Encrypts the opscom-permit-relay alarm topic",
-      enableKeyRotation: true,
-      removalPolicy: RemovalPolicy.DESTROY,
-      pendingWindow: Duration.days(7),
+    // ---- Alarms and dashboard ---------------------------------------------------------
+    const monitoring = new RelayMonitoring(this, "Monitoring", {
+      api: this.api,
+      ingestFunction: this.ingestFunction,
+      retryWorkerFunction: this.retryWorkerFunction,
+      retryQueue: this.retryQueue,
+      deadLetterQueue: this.deadLetterQueue,
+      retryBacklogAgeThreshold: settings.retryBacklogAgeThreshold,
+      api5xxRateThresholdPercent: settings.api5xxRateThresholdPercent,
+      api5xxMinimumRequests: settings.api5xxMinimumRequests,
     });
-    // CloudWatch alarms publish to an encrypted topic only if the key lets CloudWatch use it.
-    alarmTopicKey.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: "AllowCloudWatchAlarmsToPublish",
-        principals: [new iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-        actions: ["kms:Decrypt", "kms:GenerateDataKey*"],
-        resources: ["*"],
-      }),
-    );
-    this.alarmTopic = new sns.Topic(this, "AlarmTopic", {
-      displayName: "opscom-permit-relay alarms",
-      masterKey: alarmTopicKey,
-      enforceSSL: true,
-    });
-    this.alarmTopic.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: "AllowThisAccountsAlarmsToPublish",
-        principals: [new iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-        actions: ["sns:Publish"],
-        resources: [this.alarmTopic.topicArn],
-        conditions: {
-          ArnLike: {
-            "aws:SourceArn": stack.formatArn({
-              service: "cloudwatch",
-              resource: "alarm",
-              resourceName: "*",
-              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-            }),
-          },
-          StringEquals: { "aws:SourceAccount": stack.account },
-        },
-      }),
-    );
-
-    const relayMetric = (metricName: string, statistic = "Sum", label?: string) =>
-      new cloudwatch.Metric({
-        namespace: METRICS_NAMESPACE,
-        metricName,
-        dimensionsMap: { service: SERVICE_NAME },
-        statistic,
-        period: Duration.minutes(5),
-        ...(label ? { label } : {}),
-      });
-    const fiveMinutes = { period: Duration.minutes(5), statistic: "Sum" };
-    const alarm = (
-      id: string,
-      description: string,
-      metric: cloudwatch.IMetric,
-      threshold: number,
-    ): cloudwatch.Alarm => {
-      const created = new cloudwatch.Alarm(this, id, {
-        alarmDescription: `${description} Runbook: docs/deploy.md, "Answer an alarm", ${id}.`,
-        metric,
-        threshold,
-        evaluationPeriods: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      });
-      created.addAlarmAction(new cwActions.SnsAction(this.alarmTopic));
-      created.addOkAction(new cwActions.SnsAction(this.alarmTopic));
-      return created;
-    };
-    this.alarms = {
-      deadLetters: alarm(
-        "DeadLettersAlarm",
-        "A delivery used up all its retries and is in the dead-letter queue.",
-        this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
-          period: Duration.minutes(1),
-          statistic: "Maximum",
-        }),
-        1,
-      ),
-      retryBacklogAge: alarm(
-        "RetryBacklogAgeAlarm",
-        `A parked delivery has waited ${settings.retryBacklogAgeThreshold.toHumanString()} or more (OPS-COM down or refusing?).`,
-        this.retryQueue.metricApproximateAgeOfOldestMessage({
-          period: Duration.minutes(5),
-          statistic: "Maximum",
-        }),
-        settings.retryBacklogAgeThreshold.toSeconds(),
-      ),
-      ingestErrors: alarm(
-        "IngestErrorsAlarm",
-        "The ingest function failed (unhandled error, timeout or start-up failure such as bad configuration).",
-        this.ingestFunction.metricErrors(fiveMinutes),
-        1,
-      ),
-      ingestThrottles: alarm(
-        "IngestThrottlesAlarm",
-        "The ingest function was throttled (concurrency limit reached); vendors got 5xx answers.",
-        this.ingestFunction.metricThrottles(fiveMinutes),
-        1,
-      ),
-      api5xxRate: alarm(
-        "Api5xxRateAlarm",
-        `${settings.api5xxRateThresholdPercent}% or more of webhook requests were answered 5xx over 5 minutes.`,
-        new cloudwatch.MathExpression({
-          expression: "IF(requests > 0, 100 * errors / requests, 0)",
-          usingMetrics: {
-            errors: this.api.metricServerError(fiveMinutes),
-            requests: this.api.metricCount(fiveMinutes),
-          },
-          period: Duration.minutes(5),
-          label: "5xx rate (%)",
-        }),
-        settings.api5xxRateThresholdPercent,
-      ),
-      tokenRejected: alarm(
-        "TokenRejectedAlarm",
-        "OPS-COM rejected the API token (error 9002) even after a refetch: the token was revoked, rotated or is for another client code.",
-        relayMetric("TokenRejected"),
-        1,
-      ),
-    };
-
-    // ---- Dashboard -------------------------------------------------------------------
-    const graph = (title: string, metrics: cloudwatch.IMetric[], width = 12) =>
-      new cloudwatch.GraphWidget({ title, left: metrics, width, height: 6 });
-    this.dashboard = new cloudwatch.Dashboard(this, "Dashboard", {
-      defaultInterval: Duration.hours(6),
-      widgets: [
-        [
-          graph("Webhooks in", [
-            relayMetric("WebhookReceived", "Sum", "received"),
-            relayMetric("WebhookRejected", "Sum", "rejected"),
-            relayMetric("DuplicateWebhook", "Sum", "duplicate"),
-            relayMetric("EventIgnored", "Sum", "ignored (not a delete)"),
-          ]),
-          graph("Delivery outcomes", [
-            relayMetric("PermitDeleted", "Sum", "deleted"),
-            relayMetric("PermitNotFound", "Sum", "not found (9009)"),
-            relayMetric("DeliveryQueued", "Sum", "parked for retry"),
-            relayMetric("DeliveryFailed", "Sum", "rejected by OPS-COM"),
-            relayMetric("DeadLettered", "Sum", "dead-lettered"),
-            relayMetric("TokenRejected", "Sum", "token rejected (9002)"),
-            relayMetric("QueueUnavailable", "Sum", "retry queue unavailable (503)"),
-          ]),
-        ],
-        [
-          graph("OPS-COM latency (ms)", [
-            relayMetric("OpscomLatency", "p50", "p50"),
-            relayMetric("OpscomLatency", "p99", "p99"),
-          ]),
-          graph("Retry queue depth", [
-            this.retryQueue.metricApproximateNumberOfMessagesVisible({ label: "retry: waiting" }),
-            this.retryQueue.metricApproximateNumberOfMessagesNotVisible({
-              label: "retry: in flight / backing off",
-            }),
-            this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ label: "dead-letter queue" }),
-          ]),
-        ],
-        [
-          graph(
-            "API answers",
-            [
-              this.api.metricCount({ statistic: "Sum", label: "requests" }),
-              this.api.metricClientError({ statistic: "Sum", label: "4xx" }),
-              this.api.metricServerError({ statistic: "Sum", label: "5xx" }),
-            ],
-            8,
-          ),
-          graph(
-            "Functions",
-            [
-              this.ingestFunction.metricErrors({ label: "ingest errors" }),
-              this.ingestFunction.metricThrottles({ label: "ingest throttles" }),
-              this.retryWorkerFunction.metricErrors({ label: "retry worker errors" }),
-            ],
-            8,
-          ),
-          graph(
-            "Oldest parked delivery (s)",
-            [this.retryQueue.metricApproximateAgeOfOldestMessage({ statistic: "Maximum", label: "age" })],
-            8,
-          ),
-        ],
-        [
-          new cloudwatch.AlarmStatusWidget({
-            title: "Alarms",
-            alarms: Object.values(this.alarms),
-            width: 24,
-            height: 3,
-          }),
-        ],
-      ],
-    });
+    this.monitoring = monitoring;
+    this.alarmTopic = monitoring.alarmTopic;
+    this.alarms = monitoring.alarms;
+    this.dashboard = monitoring.dashboard;
   }
 }
 
@@ -869,6 +729,9 @@ interface RelaySettings {
   readonly claimLease: Duration;
   readonly retryBacklogAgeThreshold: Duration;
   readonly api5xxRateThresholdPercent: number;
+  readonly api5xxMinimumRequests: number;
+  readonly retryWorkerMaxConcurrency: number;
+  readonly ingestReservedConcurrency?: number;
 }
 
 const SECRET_NAME_PREFIX_PATTERN = /^[A-Za-z0-9/_+=.@-]{1,256}$/;
@@ -927,6 +790,14 @@ function validateProps(props: PermitDeleteRelayProps): RelaySettings {
   if (!(api5xxRateThresholdPercent > 0 && api5xxRateThresholdPercent <= 100)) {
     fail(`api5xxRateThresholdPercent must be more than 0 and at most 100; got ${api5xxRateThresholdPercent}`);
   }
+
+  const api5xxMinimumRequests = props.api5xxMinimumRequests ?? DEFAULT_API_5XX_MINIMUM_REQUESTS;
+  wholeNumber(api5xxMinimumRequests, "api5xxMinimumRequests", 1, 1_000_000, fail);
+  const retryWorkerMaxConcurrency = props.retryWorkerMaxConcurrency ?? DEFAULT_RETRY_WORKER_MAX_CONCURRENCY;
+  // Lambda's own bounds for an SQS event source mapping's maximum concurrency.
+  wholeNumber(retryWorkerMaxConcurrency, "retryWorkerMaxConcurrency", 2, 1000, fail);
+  if (props.ingestReservedConcurrency !== undefined)
+    wholeNumber(props.ingestReservedConcurrency, "ingestReservedConcurrency", 1, 10_000, fail);
 
   const secretCacheTtl = props.secretCacheTtl ?? Duration.minutes(5);
   seconds(secretCacheTtl, "secretCacheTtl", 0, 86_400, fail);
@@ -995,6 +866,11 @@ function validateProps(props: PermitDeleteRelayProps): RelaySettings {
     claimLease,
     retryBacklogAgeThreshold,
     api5xxRateThresholdPercent,
+    api5xxMinimumRequests,
+    retryWorkerMaxConcurrency,
+    ...(props.ingestReservedConcurrency === undefined
+      ? {}
+      : { ingestReservedConcurrency: props.ingestReservedConcurrency }),
   };
 }
 

@@ -31,6 +31,8 @@ export interface RelayContext {
   readonly retryMaxAttempts?: number;
   readonly dualStack?: boolean;
   readonly logRetentionDays?: logs.RetentionDays;
+  readonly retryWorkerMaxConcurrency?: number;
+  readonly ingestReservedConcurrency?: number;
   /** Context keys that fell back to placeholders. */
   readonly placeholders: readonly string[];
 }
@@ -71,9 +73,16 @@ export class PermitRelayStack extends Stack {
       retryMaxAttempts: context.retryMaxAttempts,
       dualStack: context.dualStack,
       logRetention: context.logRetentionDays,
+      retryWorkerMaxConcurrency: context.retryWorkerMaxConcurrency,
+      ingestReservedConcurrency: context.ingestReservedConcurrency,
     });
     if (context.alarmEmail !== undefined) {
       this.relay.alarmTopic.addSubscription(new subscriptions.EmailSubscription(context.alarmEmail));
+    } else {
+      Annotations.of(this).addWarningV2(
+        "opscom-permit-relay:no-alarm-subscription",
+        'No "alarmEmail" context given: the alarms notify an SNS topic nobody is subscribed to (see docs/deploy.md, "Answer an alarm"). Set it, or subscribe to the AlarmTopicArn output, before relying on them.',
+      );
     }
 
     const output = (id: string, value: string, description: string) =>
@@ -223,5 +232,8 @@ export function readRelayContext(node: Node): RelayContext {
     retryMaxAttempts,
     dualStack: flag("dualStack"),
     logRetentionDays: logRetention,
+    // Lambda's bounds for an SQS event source mapping's maximum concurrency.
+    retryWorkerMaxConcurrency: whole("retryWorkerMaxConcurrency", 2, 1000),
+    ingestReservedConcurrency: whole("ingestReservedConcurrency", 1, 10_000),
   };
 }

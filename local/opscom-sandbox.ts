@@ -19,6 +19,11 @@ export interface SandboxOptions {
   errorHttpStatus?: number;
   /** Seeds the RNG behind `failureRate`, so a run can be replayed. @default random */
   seed?: number;
+  /**
+   * Delete requests in flight above this many get `429` with Retry-After, as a rate-limited
+   * API would (the burst test's stampede detector). @default unlimited
+   */
+  maxConcurrentDeletes?: number;
 }
 
 export type FaultMode =
@@ -64,6 +69,10 @@ export interface SandboxStats {
   pushRequests: number;
   /** New TCP connections accepted since start or the last reset (proves keep-alive reuse). */
   connections: number;
+  /** Most delete requests in flight at once. */
+  peakConcurrentDeletes: number;
+  /** Delete requests answered 429 for going over `maxConcurrentDeletes`. */
+  concurrencyRejections: number;
   /** Headers of the last delete request, lower-case names, credentials-style headers redacted. */
   lastRequestHeaders?: Record<string, string>;
 }
@@ -217,6 +226,8 @@ export async function startOpscomSandbox(options: SandboxOptions = {}): Promise<
     stats.connections += 1;
   });
 
+  let deletesInFlight = 0;
+
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     // Not `new URL(...)`: it would normalise away the empty client code in /api//v1/...
     const path = (req.url ?? "/").split("?")[0] ?? "/";
@@ -243,6 +254,15 @@ export async function startOpscomSandbox(options: SandboxOptions = {}): Promise<
     served.set(req.socket, (served.get(req.socket) ?? 0) + 1);
     let fault: FaultMode | undefined;
     if (action === "delete") {
+      deletesInFlight += 1;
+      res.once("close", () => {
+        deletesInFlight -= 1;
+      });
+      stats.peakConcurrentDeletes = Math.max(stats.peakConcurrentDeletes, deletesInFlight);
+      if (deletesInFlight > (options.maxConcurrentDeletes ?? Number.POSITIVE_INFINITY)) {
+        stats.concurrencyRejections += 1;
+        return sendJson(res, 429, { message: "Too Many Requests" }, { "retry-after": "1" });
+      }
       stats.deleteRequests += 1;
       stats.lastRequestHeaders = copyHeaders(req.headers);
       fault = nextFault();
@@ -556,6 +576,8 @@ function emptyStats(): SandboxStats {
     faultsInjected: {},
     pushRequests: 0,
     connections: 0,
+    peakConcurrentDeletes: 0,
+    concurrencyRejections: 0,
   };
 }
 

@@ -671,6 +671,8 @@ describe("connections", () => {
       faultsInjected: {},
       pushRequests: 0,
       connections: 0,
+      peakConcurrentDeletes: 0,
+      concurrencyRejections: 0,
     });
   });
 });

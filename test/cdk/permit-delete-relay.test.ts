@@ -408,6 +408,28 @@ describe("retry queue and dead-letter queue", () => {
       FunctionName: { Ref: Match.stringLikeRegexp("^RelayRetryWorker") },
     });
   });
+
+  it("runs at most 2 retry worker invocations at once unless told otherwise, so a recovery is gentle", () => {
+    full.template.hasResourceProperties("AWS::Lambda::EventSourceMapping", {
+      ScalingConfig: { MaximumConcurrency: 2 },
+    });
+    buildRelay({ retryWorkerMaxConcurrency: 25 }).template.hasResourceProperties(
+      "AWS::Lambda::EventSourceMapping",
+      { ScalingConfig: { MaximumConcurrency: 25 } },
+    );
+  });
+
+  it("reserves ingest concurrency only when asked", () => {
+    const ingest = { Description: Match.stringLikeRegexp("verifies vendor webhooks") };
+    full.template.hasResourceProperties("AWS::Lambda::Function", {
+      ...ingest,
+      ReservedConcurrentExecutions: Match.absent(),
+    });
+    buildRelay({ ingestReservedConcurrency: 50 }).template.hasResourceProperties("AWS::Lambda::Function", {
+      ...ingest,
+      ReservedConcurrentExecutions: 50,
+    });
+  });
 });
 
 describe("ledger table", () => {
@@ -572,6 +594,9 @@ describe("API", () => {
     ["MISSING_AUTHENTICATION_TOKEN", "404", '{"status":"no_route","reason":"POST /webhooks/{vendorId}"}'],
     ["DEFAULT_4XX", Match.absent(), '{"status":"refused","message":$context.error.messageString}'],
     ["DEFAULT_5XX", Match.absent(), '{"status":"error"}'],
+    // A throttled ingest function is an integration failure: retryable, never a bare 500/504.
+    ["INTEGRATION_FAILURE", "503", '{"status":"unavailable"}'],
+    ["INTEGRATION_TIMEOUT", "503", '{"status":"unavailable"}'],
   ])("answers %s itself in the JSON contract", (type, statusCode, body) => {
     full.template.hasResourceProperties("AWS::ApiGateway::GatewayResponse", {
       ResponseType: type,
@@ -765,8 +790,8 @@ describe("alarms and dashboard", () => {
     full.template.hasResourceProperties("AWS::CloudWatch::Alarm", {
       ...properties,
       ComparisonOperator: "GreaterThanOrEqualToThreshold",
-      AlarmActions: [{ Ref: Match.stringLikeRegexp("^RelayAlarmTopic") }],
-      OKActions: [{ Ref: Match.stringLikeRegexp("^RelayAlarmTopic") }],
+      AlarmActions: [{ Ref: Match.stringLikeRegexp("^RelayMonitoringAlarmTopic") }],
+      OKActions: [{ Ref: Match.stringLikeRegexp("^RelayMonitoringAlarmTopic") }],
       TreatMissingData: "notBreaching",
     });
   });
@@ -774,9 +799,10 @@ describe("alarms and dashboard", () => {
   it("alarm: API 5xx rate as a percentage of requests", () => {
     full.template.hasResourceProperties("AWS::CloudWatch::Alarm", {
       Threshold: 5,
-      AlarmActions: [{ Ref: Match.stringLikeRegexp("^RelayAlarmTopic") }],
+      AlarmActions: [{ Ref: Match.stringLikeRegexp("^RelayMonitoringAlarmTopic") }],
       Metrics: Match.arrayWith([
-        Match.objectLike({ Expression: "IF(requests > 0, 100 * errors / requests, 0)" }),
+        // Fewer than 20 requests in 5 minutes is no rate: one 5xx at 3 a.m. does not page.
+        Match.objectLike({ Expression: "IF(requests >= 20, 100 * errors / requests, 0)" }),
         Match.objectLike({
           Id: "errors",
           MetricStat: Match.objectLike({ Metric: Match.objectLike({ MetricName: "5XXError" }) }),
@@ -789,23 +815,78 @@ describe("alarms and dashboard", () => {
     });
   });
 
-  it("has exactly the six alarms, all wired to the topic", () => {
-    full.template.resourceCountIs("AWS::CloudWatch::Alarm", 6);
+  it.each<[string, Record<string, unknown>]>([
+    [
+      "a delivery still parked after 4 minutes, held for 15",
+      {
+        ...relayMetric("ParkedDeliveryAge"),
+        Statistic: "Maximum",
+        Period: 60,
+        Threshold: 240,
+        EvaluationPeriods: 15,
+        DatapointsToAlarm: 1,
+      },
+    ],
+    ...(["OpscomUnrecognised", "SecretUnavailable"] as const).map(
+      (name): [string, Record<string, unknown>] => [
+        `${name} in 2 minutes of the last 15`,
+        {
+          ...relayMetric(name),
+          Statistic: "Sum",
+          Period: 60,
+          Threshold: 1,
+          EvaluationPeriods: 15,
+          DatapointsToAlarm: 2,
+        },
+      ],
+    ),
+    ...(["LedgerWriteFailed", "HandlerError"] as const).map((name): [string, Record<string, unknown>] => [
+      `any ${name} in 5 minutes`,
+      { ...relayMetric(name), Statistic: "Sum", Period: 300, Threshold: 1, EvaluationPeriods: 1 },
+    ]),
+    [
+      "retry worker errors",
+      {
+        Namespace: "AWS/Lambda",
+        MetricName: "Errors",
+        Dimensions: [{ Name: "FunctionName", Value: { Ref: Match.stringLikeRegexp("^RelayRetryWorker") } }],
+        Threshold: 1,
+      },
+    ],
+  ])("alarm: %s", (_name, properties) => {
+    full.template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+      ...properties,
+      ComparisonOperator: "GreaterThanOrEqualToThreshold",
+      AlarmActions: [{ Ref: Match.stringLikeRegexp("^RelayMonitoringAlarmTopic") }],
+      TreatMissingData: "notBreaching",
+    });
+  });
+
+  it("has exactly the twelve alarms, all wired to the topic", () => {
+    full.template.resourceCountIs("AWS::CloudWatch::Alarm", 12);
     expect(Object.keys(full.relay.alarms).sort()).toEqual(
       [
         "api5xxRate",
         "deadLetters",
         "ingestErrors",
+        "ingestHandledErrors",
         "ingestThrottles",
+        "ledgerWriteFailed",
+        "opscomUnrecognised",
+        "parkedDeliveryAge",
         "retryBacklogAge",
+        "retryWorkerErrors",
+        "secretUnavailable",
         "tokenRejected",
       ].sort(),
     );
+    expect(full.relay.alarmTopic).toBe(full.relay.monitoring.alarmTopic);
+    expect(full.relay.dashboard).toBe(full.relay.monitoring.dashboard);
   });
 
   it("the alarm topic is encrypted with a rotating key CloudWatch may use, and requires TLS", () => {
     full.template.hasResourceProperties("AWS::SNS::Topic", {
-      KmsMasterKeyId: { "Fn::GetAtt": [Match.stringLikeRegexp("^RelayAlarmTopicKey"), "Arn"] },
+      KmsMasterKeyId: { "Fn::GetAtt": [Match.stringLikeRegexp("^RelayMonitoringAlarmTopicKey"), "Arn"] },
     });
     full.template.hasResourceProperties("AWS::KMS::Key", {
       EnableKeyRotation: true,
@@ -958,6 +1039,21 @@ describe("props validation", () => {
       "a forward timeout above 25 s",
       { forwardTimeout: Duration.seconds(26) },
       "PermitDeleteRelay: forwardTimeout must be from 100 ms to 25 seconds; got 26 seconds",
+    ],
+    [
+      "a retry worker concurrency under Lambda's minimum of 2",
+      { retryWorkerMaxConcurrency: 1 },
+      "PermitDeleteRelay: retryWorkerMaxConcurrency must be a whole number from 2 to 1000; got 1",
+    ],
+    [
+      "a reserved ingest concurrency of 0 (the function could never run)",
+      { ingestReservedConcurrency: 0 },
+      "PermitDeleteRelay: ingestReservedConcurrency must be a whole number from 1 to 10000; got 0",
+    ],
+    [
+      "a 5xx-rate minimum of no requests",
+      { api5xxMinimumRequests: 0 },
+      "PermitDeleteRelay: api5xxMinimumRequests must be a whole number from 1 to 1000000; got 0",
     ],
     [
       "a retry worker timeout above Lambda's maximum",

@@ -24,6 +24,8 @@ const configured = buildStack({
   retryMaxAttempts: "4",
   dualStack: "true",
   logRetentionDays: "30",
+  retryWorkerMaxConcurrency: "5",
+  ingestReservedConcurrency: "100",
 });
 
 const ingestEnv = (template: typeof bare.template): Record<string, unknown> => {
@@ -45,6 +47,15 @@ describe("with no context", () => {
     annotations.hasWarning("/OpscomPermitRelay", Match.stringLikeRegexp('No "clientCode" context given'));
     annotations.hasWarning("/OpscomPermitRelay", Match.stringLikeRegexp('No "vendors" context given'));
     Annotations.fromStack(configured.stack).hasNoWarning("*", Match.stringLikeRegexp("context given"));
+  });
+
+  it("warns that the alarms reach nobody when no alarmEmail is given", () => {
+    Annotations.fromStack(bare.stack).hasWarning(
+      "/OpscomPermitRelay",
+      Match.stringLikeRegexp(
+        'No "alarmEmail" context given: the alarms notify an SNS topic nobody is subscribed to',
+      ),
+    );
   });
 
   it("creates the token secret, turns WAF on and subscribes no e-mail", () => {
@@ -133,7 +144,17 @@ describe("with every context key given", () => {
     configured.template.hasResourceProperties("AWS::SNS::Subscription", {
       Protocol: "email",
       Endpoint: "oncall@example.com",
-      TopicArn: { Ref: Match.stringLikeRegexp("^RelayAlarmTopic") },
+      TopicArn: { Ref: Match.stringLikeRegexp("^RelayMonitoringAlarmTopic") },
+    });
+  });
+
+  it("passes the retry worker's maximum concurrency and the ingest's reserved concurrency", () => {
+    configured.template.hasResourceProperties("AWS::Lambda::EventSourceMapping", {
+      ScalingConfig: { MaximumConcurrency: 5 },
+    });
+    configured.template.hasResourceProperties("AWS::Lambda::Function", {
+      Description: Match.stringLikeRegexp("verifies vendor webhooks"),
+      ReservedConcurrentExecutions: 100,
     });
   });
 
@@ -172,7 +193,7 @@ describe("the runbook (docs/deploy.md)", () => {
 
   it("has a section for every alarm, as each alarm's description promises", () => {
     const alarms = bare.template.findResources("AWS::CloudWatch::Alarm");
-    expect(Object.keys(alarms)).toHaveLength(6);
+    expect(Object.keys(alarms)).toHaveLength(12);
     for (const alarm of Object.values(alarms)) {
       const [, id] = /"Answer an alarm", (\w+)\.$/.exec(alarm.Properties.AlarmDescription) ?? [];
       expect(runbook).toContain(`### ${id}\n`);
@@ -226,6 +247,11 @@ describe("context validation", () => {
       "a wildcard secret prefix",
       { vendorSecretPrefix: "vendors/*" },
       'Context "vendorSecretPrefix" must be 1-256 of [A-Za-z0-9/_+=.@-]; got "vendors/*"',
+    ],
+    [
+      "a retry worker concurrency under Lambda's minimum",
+      { retryWorkerMaxConcurrency: "1" },
+      'Context "retryWorkerMaxConcurrency" must be a whole number from 2 to 1000; got "1"',
     ],
     [
       "an alarm e-mail without a domain",

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { MemoryLedger, MemoryQueue, MemorySecrets } from "../../lambda/adapters/memory";
 import { loadConfig } from "../../lambda/config";
 import type { DeliveryState, LedgerKey, OpscomOutcome } from "../../lambda/ports";
-import { createRetryWorker } from "../../lambda/retry-core";
+import { createRetryWorker, RECORD_CONCURRENCY } from "../../lambda/retry-core";
 import { nextRetryDelaySeconds } from "../../lambda/retry-schedule";
 import { RecordingTelemetry } from "../../lambda/telemetry";
 import { FakeClock, outcomes, ScriptedOpscom } from "./support/fakes";
@@ -377,6 +377,30 @@ describe("retry worker: a batch", () => {
   });
 });
 
+describe("retry worker: OPS-COM is never stampeded", () => {
+  it(`delivers a batch's records at most ${RECORD_CONCURRENCY} at a time, and every one of them`, async () => {
+    const w = world();
+    let inFlight = 0;
+    let peak = 0;
+    const real = w.opscom.deletePermit.bind(w.opscom);
+    w.opscom.deletePermit = async (request) => {
+      inFlight++;
+      peak = Math.max(peak, inFlight);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      inFlight--;
+      return real(request);
+    };
+    for (let i = 0; i < 10; i++) {
+      w.opscom.answer(`ref-${i}`, outcomes.deleted());
+      await w.park(`ref-${i}`);
+    }
+    const { records, failed } = await w.drain();
+    expect(records).toHaveLength(10);
+    expect(failed.size).toBe(0);
+    expect(peak).toBe(RECORD_CONCURRENCY);
+  });
+});
+
 describe("retry worker: what on-call is told", () => {
   it("reports each parked delivery's age since it was first seen, in seconds", async () => {
     const w = world();
@@ -385,6 +409,16 @@ describe("retry worker: what on-call is told", () => {
     w.opscom.answer("ref-age", outcomes.transient());
     await w.drain();
     expect(w.telemetry.gauges.ParkedDeliveryAge).toEqual([1800]);
+  });
+
+  it("measures the age only of a delivery still parked, so a recovered backlog does not alarm again", async () => {
+    const w = world();
+    await w.park("ref-late");
+    w.clock.advanceSeconds(7200);
+    w.opscom.answer("ref-late", outcomes.deleted());
+    await w.drain();
+    expect(w.telemetry.metrics.PermitDeleted).toBe(1);
+    expect(w.telemetry.gauges.ParkedDeliveryAge).toBeUndefined();
   });
 
   it("counts an answer OPS-COM did not write, and parks the delivery", async () => {
