@@ -44,6 +44,51 @@ export interface LedgerRecord extends LedgerKey {
   readonly expiresAt: number;
   readonly lastError?: string;
   readonly opscomErrorCode?: number;
+  /**
+   * What happened, oldest first: the claim, then one entry per transition (each OPS-COM outcome,
+   * parking, dead-lettering, settling). At most `MAX_HISTORY` entries: the first (received) is
+   * kept and the oldest after it dropped. Empty for records written before history existed.
+   */
+  readonly history: readonly HistoryEntry[];
+}
+
+/** Entries a record keeps: the default schedule's 1 claim + 1 inline outcome + 7 retries fit. */
+export const MAX_HISTORY = 12;
+/** Longest note an entry keeps: enough for OPS-COM's messages, small enough for the 1 KB write unit. */
+export const HISTORY_NOTE_CHARS = 40;
+
+export interface HistoryEntry {
+  /** Epoch ms. */
+  readonly at: number;
+  readonly state: DeliveryState;
+  /** OPS-COM attempts so far; absent when the write did not say (a claim). */
+  readonly attempts?: number;
+  readonly opscomErrorCode?: number;
+  /** The fault or OPS-COM's message, cut to `HISTORY_NOTE_CHARS`. */
+  readonly note?: string;
+}
+
+/** The entry a transition appends: only what the patch says, the note cut on code points. */
+export function historyEntryOf(patch: LedgerPatch): HistoryEntry {
+  const note =
+    patch.lastError === undefined
+      ? undefined
+      : Array.from(patch.lastError).slice(0, HISTORY_NOTE_CHARS).join("");
+  return {
+    at: patch.now,
+    state: patch.state,
+    ...(patch.attempts === undefined ? {} : { attempts: patch.attempts }),
+    ...(patch.opscomErrorCode === undefined ? {} : { opscomErrorCode: patch.opscomErrorCode }),
+    ...(note === undefined || note === "" ? {} : { note }),
+  };
+}
+
+/** Appends to a history, keeping the first entry and at most `MAX_HISTORY` in all. */
+export function appendHistory(history: readonly HistoryEntry[], entry: HistoryEntry): HistoryEntry[] {
+  const next = [...history, entry];
+  return next.length <= MAX_HISTORY
+    ? next
+    : [next[0] as HistoryEntry, ...next.slice(next.length - MAX_HISTORY + 1)];
 }
 
 export interface ClaimRequest extends LedgerKey {
@@ -93,6 +138,15 @@ export interface Ledger {
   release(key: LedgerKey, claimId: string): Promise<void>;
   get(key: LedgerKey): Promise<LedgerRecord | undefined>;
   byReference(referenceId: string): Promise<LedgerRecord[]>;
+}
+
+/** What the delivery console reads besides single records. */
+export interface BrowsableLedger extends Ledger {
+  /**
+   * Records created from `sinceMs` to `untilMs`, newest first, at most `limit` (the index is read
+   * bucket by bucket, never the whole table).
+   */
+  recent(sinceMs: number, untilMs: number, limit: number): Promise<LedgerRecord[]>;
 }
 
 /** What the retry queue carries: never the token. */

@@ -307,6 +307,14 @@ export class PermitDeleteRelay extends Construct {
       sortKey: { name: "createdAt", type: dynamodb.AttributeType.STRING },
       projectionType: dynamodb.ProjectionType.ALL,
     });
+    // The delivery console's "last 24 hours" without a scan; why an hour key and keys only: at
+    // BY_HOUR_INDEX in lambda/adapters/dynamodb-ledger.ts.
+    this.ledgerTable.addGlobalSecondaryIndex({
+      indexName: "byHour",
+      partitionKey: { name: "createdHour", type: dynamodb.AttributeType.STRING },
+      sortKey: { name: "createdAt", type: dynamodb.AttributeType.STRING },
+      projectionType: dynamodb.ProjectionType.KEYS_ONLY,
+    });
 
     this.deadLetterQueue = new sqs.Queue(this, "DeadLetterQueue", {
       retentionPeriod: Duration.days(RETRY_QUEUE_RETENTION_DAYS),

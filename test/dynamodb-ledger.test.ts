@@ -4,15 +4,22 @@
 import { execFile } from "node:child_process";
 import { resolve } from "node:path";
 import {
+  type AttributeValue,
   ConditionalCheckFailedException,
   DynamoDBClient,
   GetItemCommand,
   type GetItemCommandOutput,
 } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createDynamoLedger, MAX_LAST_ERROR_CHARS } from "../lambda/adapters/dynamodb-ledger";
+import { createDynamoLedger, fromItem, MAX_LAST_ERROR_CHARS } from "../lambda/adapters/dynamodb-ledger";
 import { MemoryLedger } from "../lambda/adapters/memory";
-import type { ClaimRequest, Ledger, LedgerKey } from "../lambda/ports";
+import {
+  type BrowsableLedger,
+  type ClaimRequest,
+  HISTORY_NOTE_CHARS,
+  type LedgerKey,
+  MAX_HISTORY,
+} from "../lambda/ports";
 import { createLedgerTable, type LocalDynamo, startDynalite, useLocalAws } from "./support/dynalite";
 
 const ROOT = resolve(__dirname, "..");
@@ -58,7 +65,7 @@ function claimOf(overrides: Partial<ClaimRequest> = {}): ClaimRequest {
 
 const KEY: LedgerKey = { vendorId: "acme", webhookId: "msg_1" };
 
-const implementations: Array<{ name: string; make: () => Promise<Ledger> }> = [
+const implementations: Array<{ name: string; make: () => Promise<BrowsableLedger> }> = [
   { name: "MemoryLedger", make: async () => new MemoryLedger() },
   // The default client, so only the environment points it at dynalite.
   { name: "DynamoDB ledger (dynalite)", make: async () => createDynamoLedger(await freshTable()) },
@@ -80,6 +87,7 @@ describe.each(implementations)("ledger contract: $name", ({ make }) => {
       claimId: "claim-1",
       leaseUntil: T0 + LEASE_MS,
       expiresAt: Math.floor(T0 / 1000) + 30 * 86_400,
+      history: [{ at: T0, state: "in_progress" }],
     });
   });
 
@@ -166,6 +174,11 @@ describe.each(implementations)("ledger contract: $name", ({ make }) => {
       claimId: "claim-2",
       leaseUntil: at + LEASE_MS,
       expiresAt: Math.floor(T0 / 1000) + 30 * 86_400,
+      // The takeover adds nothing: the crashed attempt left no outcome.
+      history: [
+        { at: T0, state: "in_progress" },
+        { at: T0 + 1000, state: "in_progress", attempts: 2, opscomErrorCode: 9002, note: "socket hang up" },
+      ],
     });
     // The crashed holder can no longer settle it; the new one can.
     expect(
@@ -272,6 +285,82 @@ describe.each(implementations)("ledger contract: $name", ({ make }) => {
     expect(await ledger.byReference("ref-unknown")).toEqual([]);
   });
 
+  it("keeps a history entry per transition: each attempt's answer, parking, dead-lettering, settling", async () => {
+    const ledger = await make();
+    await ledger.claim(claimOf());
+    const steps = [
+      { state: "queued", now: T0 + 10, attempts: 2, lastError: "OPS-COM answered 503" },
+      { state: "queued", now: T0 + 20, attempts: 3, lastError: "x".repeat(HISTORY_NOTE_CHARS + 40) },
+      {
+        state: "dead_lettered",
+        now: T0 + 30,
+        attempts: 4,
+        lastError: "token rejected",
+        opscomErrorCode: 9002,
+      },
+      { state: "deleted", now: T0 + 40, attempts: 5 },
+    ] as const;
+    for (const step of steps)
+      expect(await ledger.transition(KEY, { from: ["in_progress", "queued", "dead_lettered"] }, step)).toBe(
+        true,
+      );
+    // A refused transition leaves no entry.
+    expect(await ledger.transition(KEY, { from: ["queued"] }, { state: "rejected", now: T0 + 50 })).toBe(
+      false,
+    );
+    expect((await ledger.get(KEY))?.history).toStrictEqual([
+      { at: T0, state: "in_progress" },
+      { at: T0 + 10, state: "queued", attempts: 2, note: "OPS-COM answered 503" },
+      { at: T0 + 20, state: "queued", attempts: 3, note: "x".repeat(HISTORY_NOTE_CHARS) },
+      { at: T0 + 30, state: "dead_lettered", attempts: 4, opscomErrorCode: 9002, note: "token rejected" },
+      { at: T0 + 40, state: "deleted", attempts: 5 },
+    ]);
+  });
+
+  it("bounds the history: the received entry and the latest ones are kept", async () => {
+    const ledger = await make();
+    await ledger.claim(claimOf());
+    const total = MAX_HISTORY + 8;
+    for (let i = 1; i <= total; i++) {
+      const moved = await ledger.transition(
+        KEY,
+        { from: ["in_progress", "queued"] },
+        { state: "queued", now: T0 + i, attempts: i, lastError: "OPS-COM answered 503" },
+      );
+      expect(moved).toBe(true);
+    }
+    const history = (await ledger.get(KEY))?.history ?? [];
+    expect(history).toHaveLength(MAX_HISTORY);
+    expect(history[0]).toStrictEqual({ at: T0, state: "in_progress" });
+    expect(history.slice(1).map((e) => e.attempts)).toEqual(
+      Array.from({ length: MAX_HISTORY - 1 }, (_, i) => total - MAX_HISTORY + 2 + i),
+    );
+    // A full history still refuses a transition from the wrong state or claim.
+    expect(await ledger.transition(KEY, { from: ["deleted"] }, { state: "queued", now: T0 + 999 })).toBe(
+      false,
+    );
+    expect(
+      await ledger.transition(
+        KEY,
+        { from: ["queued"], claimId: "other" },
+        { state: "deleted", now: T0 + 999 },
+      ),
+    ).toBe(false);
+    expect((await ledger.get(KEY))?.updatedAt).toBe(iso(T0 + total));
+  });
+
+  it("lists the records created in a window newest first, across hours, up to a limit", async () => {
+    const ledger = await make();
+    const HOUR = 3_600_000;
+    const made = [-30 * HOUR, -23 * HOUR, -5 * HOUR - 1, -5 * HOUR, -1, 0, HOUR];
+    for (const [i, offset] of made.entries())
+      await ledger.claim(claimOf({ webhookId: `w${i}`, claimId: `c${i}`, now: T0 + offset }));
+    const ids = (records: { webhookId: string }[]) => records.map((r) => r.webhookId);
+    expect(ids(await ledger.recent(T0 - 24 * HOUR, T0, 100))).toEqual(["w5", "w4", "w3", "w2", "w1"]);
+    expect(ids(await ledger.recent(T0 - 24 * HOUR, T0, 3))).toEqual(["w5", "w4", "w3"]);
+    expect(await ledger.recent(T0 - 50 * HOUR, T0 - 40 * HOUR, 10)).toEqual([]);
+  });
+
   it("lets exactly one of 50 simultaneous claims win", async () => {
     const ledger = await make();
     const results = await Promise.all(
@@ -333,7 +422,71 @@ describe("DynamoDB ledger: the item in the table", () => {
       expiresAt: { N: String(Math.floor(T0 / 1000) + 30 * 86_400) },
       lastError: { S: "Invalid Reference" },
       opscomErrorCode: { N: "9003" },
+      createdHour: { S: "2025-01-15T09" },
+      history: { L: [{ S: `${T0}|in_progress|||` }, { S: `${T0 + 1}|rejected|1|9003|Invalid Reference` }] },
     });
+  });
+
+  it.each([
+    { what: "a history that is not a list", history: { S: "x" } },
+    { what: "an entry that is not a string", history: { L: [{ N: "1" }] } },
+    { what: "an unknown state", history: { L: [{ S: `${T0}|lost|1||` }] } },
+    { what: "a time that is not a number", history: { L: [{ S: `soon|queued|1||` }] } },
+    { what: "too few fields", history: { L: [{ S: `${T0}|queued|1` }] } },
+  ])("refuses to read an item with $what", async ({ history }) => {
+    const item = await rawItem("acme#shape");
+    expect(() => fromItem({ ...item, history })).toThrow(
+      /acme#shape has (a malformed history entry|a history that is not a list)/,
+    );
+  });
+
+  it("keeps a webhook within the write units it used before it had a history", async () => {
+    // DynamoDB bills a write by the item's size, names included, per started 1 KB; the byReference
+    // index (all attributes) is billed the same again. Sizes per DynamoDB's documented rules.
+    const size = (value: AttributeValue): number =>
+      value.S !== undefined
+        ? Buffer.byteLength(value.S)
+        : value.N !== undefined
+          ? Math.ceil(value.N.replace(/^-|\./g, "").length / 2) + 1
+          : 3 + (value.L ?? []).reduce((sum, v) => sum + 1 + size(v), 0);
+    const bytes = (item: Record<string, AttributeValue>, without: string[] = []) =>
+      Object.entries(item)
+        .filter(([name]) => !without.includes(name))
+        .reduce((sum, [name, value]) => sum + Buffer.byteLength(name) + size(value), 0);
+    const ledger = createDynamoLedger(table);
+    // The longest default life: parked inline, six retries parked, delivered on the last.
+    const key = { vendorId: "parkfast-university", webhookId: "msg_2x7Yq9LmN4pR8sT1vW3zA5bC" };
+    await ledger.claim(claimOf({ ...key, referenceId: "1a9b5375-cb75-4c71-9939-eeae550b09ac" }));
+    const sizes: number[][] = [];
+    const sample = async () => {
+      const item = (await rawItem(`${key.vendorId}#${key.webhookId}`)) ?? {};
+      sizes.push([bytes(item, ["history", "createdHour"]), bytes(item)]);
+    };
+    await sample();
+    for (let attempt = 2; attempt <= 8; attempt++) {
+      await ledger.transition(
+        key,
+        { from: ["in_progress", "queued"] },
+        {
+          state: "queued",
+          now: T0 + attempt * 3_600_000,
+          attempts: attempt,
+          lastError: "OPS-COM request timed out after 5000 ms",
+        },
+      );
+      await sample();
+    }
+    await ledger.transition(
+      key,
+      { from: ["queued"] },
+      { state: "deleted", now: T0 + 40 * 3_600_000, attempts: 9 },
+    );
+    await sample();
+    const units = (b: number) => Math.ceil(b / 1024);
+    for (const [before, after] of sizes) expect(units(after as number)).toBe(units(before as number));
+    console.info(
+      `ledger item bytes per write (before/after history): ${sizes.map(([b, a]) => `${b}/${a}`).join(" ")}`,
+    );
   });
 
   it("trims lastError to 500 characters without splitting a character", async () => {

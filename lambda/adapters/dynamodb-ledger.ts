@@ -4,6 +4,7 @@
 // marshalled by hand: lib-dynamodb would double the bundle for a dozen fields.
 import {
   type AttributeValue,
+  BatchGetItemCommand,
   ConditionalCheckFailedException,
   DeleteItemCommand,
   DynamoDBClient,
@@ -11,10 +12,34 @@ import {
   QueryCommand,
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
-import { type DeliveryState, isClaimable, type Ledger, type LedgerKey, type LedgerRecord } from "../ports";
+import {
+  appendHistory,
+  type BrowsableLedger,
+  type DeliveryState,
+  type HistoryEntry,
+  historyEntryOf,
+  isClaimable,
+  type LedgerKey,
+  type LedgerRecord,
+  MAX_HISTORY,
+} from "../ports";
 
 /** The index that answers "what happened to reference ID R?" (partition referenceId, sort createdAt). */
 export const BY_REFERENCE_INDEX = "byReference";
+/**
+ * The index that lists a day's webhooks without a scan: partition `createdHour` (the hour of
+ * `createdAt`, e.g. `2025-01-15T09`), sort `createdAt`, keys only.
+ *
+ * Hot partitions: every webhook of an hour lands in one index partition, whose ceiling is 1,000
+ * writes a second; the API's throttle (50 a second by default) keeps it far below, and an hour
+ * moves the load on. A day bucket would be as cool but makes the console read the whole day for
+ * the last hour; a state key would rewrite the index on every transition.
+ * Cost: keys only, so the index is written once per webhook (at the claim, when its keys appear)
+ * and never by a transition, which changes no key; the console reads the items it lists.
+ */
+export const BY_HOUR_INDEX = "byHour";
+/** The `createdHour` bucket of an ISO timestamp. */
+export const hourOf = (isoTimestamp: string): string => isoTimestamp.slice(0, 13);
 /** Longest `lastError` kept: OPS-COM messages are short, a stack or an HTML error page is not. */
 export const MAX_LAST_ERROR_CHARS = 500;
 /** Rounds of write-then-read when a lost claim's record vanishes or changes before it is read. */
@@ -36,6 +61,37 @@ const s = (value: string): AttributeValue => ({ S: value });
 const n = (value: number): AttributeValue => ({ N: String(value) });
 const iso = (epochMs: number) => new Date(epochMs).toISOString();
 
+// A history entry is one small string, `at|state|attempts|code|note` (the note last, so it may
+// hold a `|`): about 40 bytes where a map would spend its five attribute names on every entry.
+export function encodeEntry(entry: HistoryEntry): string {
+  return [entry.at, entry.state, entry.attempts ?? "", entry.opscomErrorCode ?? "", entry.note ?? ""].join(
+    "|",
+  );
+}
+
+export function decodeEntry(raw: string, pk: string): HistoryEntry {
+  const [at, state, attempts, code, ...note] = raw.split("|");
+  const whole = (value: string | undefined) =>
+    value !== undefined && /^\d+$/.test(value) ? Number(value) : undefined;
+  if (
+    whole(at) === undefined ||
+    !STATES.includes(state as DeliveryState) ||
+    note.length === 0 ||
+    (attempts !== "" && whole(attempts) === undefined) ||
+    (code !== "" && whole(code) === undefined)
+  ) {
+    throw new Error(`ledger item ${pk} has a malformed history entry`);
+  }
+  const text = note.join("|");
+  return {
+    at: whole(at) as number,
+    state: state as DeliveryState,
+    ...(attempts === "" ? {} : { attempts: Number(attempts) }),
+    ...(code === "" ? {} : { opscomErrorCode: Number(code) }),
+    ...(text === "" ? {} : { note: text }),
+  };
+}
+
 /** Trims on code points, so a cut never leaves half a surrogate pair (which DynamoDB refuses). */
 export function trimError(message: string): string {
   if (message.length <= MAX_LAST_ERROR_CHARS) return message;
@@ -46,7 +102,7 @@ const isConditionFailure = (error: unknown) =>
   error instanceof ConditionalCheckFailedException ||
   (error instanceof Error && error.name === "ConditionalCheckFailedException");
 
-export function createDynamoLedger(tableName: string, client = new DynamoDBClient({})): Ledger {
+export function createDynamoLedger(tableName: string, client = new DynamoDBClient({})): BrowsableLedger {
   async function read(key: LedgerKey): Promise<LedgerRecord | undefined> {
     const { Item } = await client.send(
       new GetItemCommand({ TableName: tableName, Key: keyOf(key), ConsistentRead: true }),
@@ -69,7 +125,9 @@ export function createDynamoLedger(tableName: string, client = new DynamoDBClien
         UpdateExpression:
           "SET vendorId = :vendorId, webhookId = :webhookId, referenceId = :referenceId, bodyHash = :bodyHash, " +
           "#state = :in_progress, attempts = if_not_exists(attempts, :zero), createdAt = if_not_exists(createdAt, :at), " +
-          "updatedAt = :at, claimId = :claimId, leaseUntil = :leaseUntil, expiresAt = :expiresAt " +
+          "updatedAt = :at, claimId = :claimId, leaseUntil = :leaseUntil, expiresAt = :expiresAt, " +
+          // A lapsed claim taken over keeps its history: the crashed attempt left no outcome to add.
+          "createdHour = if_not_exists(createdHour, :hour), history = if_not_exists(history, :received) " +
           "REMOVE lastError, opscomErrorCode",
         ExpressionAttributeNames: { "#state": "state" },
         ExpressionAttributeValues: {
@@ -81,6 +139,8 @@ export function createDynamoLedger(tableName: string, client = new DynamoDBClien
           ":now": n(request.now),
           ":zero": n(0),
           ":at": s(at),
+          ":hour": s(hourOf(at)),
+          ":received": { L: [s(encodeEntry({ at: request.now, state: "in_progress" }))] },
           ":claimId": s(request.claimId),
           ":leaseUntil": n(request.now + request.leaseMs),
           ":expiresAt": n(request.expiresAt),
@@ -112,6 +172,7 @@ export function createDynamoLedger(tableName: string, client = new DynamoDBClien
     async transition(key, expect, patch) {
       // `IN ()` is not valid syntax; an empty list matches nothing, as in the twin.
       if (expect.from.length === 0) return false;
+      const entry = historyEntryOf(patch);
       const names: Record<string, string> = { "#state": "state" };
       const values: Item = { ":state": s(patch.state), ":at": s(iso(patch.now)) };
       const sets = ["#state = :state", "updatedAt = :at"];
@@ -136,17 +197,44 @@ export function createDynamoLedger(tableName: string, client = new DynamoDBClien
         condition += " AND claimId = :claimId";
         values[":claimId"] = s(expect.claimId);
       }
-      try {
-        await client.send(
+      const update = (extraSet: string, extraCondition: string, extraValues: Item) =>
+        client.send(
           new UpdateItemCommand({
             TableName: tableName,
             Key: keyOf(key),
-            ConditionExpression: condition,
-            UpdateExpression: `SET ${sets.join(", ")}`,
+            ConditionExpression: `${condition} AND ${extraCondition}`,
+            UpdateExpression: `SET ${[...sets, extraSet].join(", ")}`,
             ExpressionAttributeNames: names,
-            ExpressionAttributeValues: values,
+            ExpressionAttributeValues: { ...values, ...extraValues },
+            ReturnValuesOnConditionCheckFailure: "ALL_OLD",
           }),
         );
+      let blocking: Item | undefined;
+      try {
+        // The history grows in the same conditional write; only a full one needs more (below).
+        await update(
+          "history = list_append(if_not_exists(history, :none), :entry)",
+          "(attribute_not_exists(history) OR size(history) < :maxHistory)",
+          { ":none": { L: [] }, ":entry": { L: [s(encodeEntry(entry))] }, ":maxHistory": n(MAX_HISTORY) },
+        );
+        return true;
+      } catch (error) {
+        if (!isConditionFailure(error)) throw error;
+        blocking = (error as { Item?: Item }).Item;
+      }
+      const existing = blocking ? fromItem(blocking) : await read(key);
+      const movable =
+        existing !== undefined &&
+        expect.from.includes(existing.state) &&
+        (expect.claimId === undefined || existing.claimId === expect.claimId);
+      if (!movable || existing.history.length < MAX_HISTORY) return false;
+      // A full history (a delivery retried past MAX_HISTORY transitions, rare) is rewritten whole,
+      // on the condition that nobody wrote since it was read.
+      try {
+        await update("history = :history", "updatedAt = :seen", {
+          ":history": { L: appendHistory(existing.history, entry).map((e) => s(encodeEntry(e))) },
+          ":seen": s(existing.updatedAt),
+        });
         return true;
       } catch (error) {
         if (isConditionFailure(error)) return false;
@@ -192,6 +280,49 @@ export function createDynamoLedger(tableName: string, client = new DynamoDBClien
       } while (startKey);
       return records;
     },
+
+    async recent(sinceMs, untilMs, limit) {
+      const keys: Item[] = [];
+      // Newest hour first, so the limit keeps the latest; each hour is one index partition.
+      for (let hour = Math.floor(untilMs / 3_600_000); hour >= Math.floor(sinceMs / 3_600_000); hour--) {
+        let startKey: Item | undefined;
+        do {
+          const page = await client.send(
+            new QueryCommand({
+              TableName: tableName,
+              IndexName: BY_HOUR_INDEX,
+              KeyConditionExpression: "createdHour = :hour AND createdAt BETWEEN :since AND :until",
+              ExpressionAttributeValues: {
+                ":hour": s(hourOf(iso(hour * 3_600_000))),
+                ":since": s(iso(sinceMs)),
+                ":until": s(iso(untilMs)),
+              },
+              ScanIndexForward: false,
+              Limit: limit - keys.length,
+              ExclusiveStartKey: startKey,
+            }),
+          );
+          // Keys-only entries carry the table's key, which is all BatchGetItem needs.
+          for (const item of page.Items ?? []) if (item.pk) keys.push({ pk: item.pk });
+          startKey = keys.length < limit ? page.LastEvaluatedKey : undefined;
+        } while (startKey);
+        if (keys.length >= limit) break;
+      }
+      const byPk = new Map<string, LedgerRecord>();
+      for (let i = 0; i < keys.length; i += 100) {
+        let pending: Item[] = keys.slice(i, i + 100);
+        for (let round = 0; pending.length > 0; round++) {
+          if (round >= CLAIM_ROUNDS) throw new Error("ledger read kept being throttled");
+          const { Responses, UnprocessedKeys } = await client.send(
+            new BatchGetItemCommand({ RequestItems: { [tableName]: { Keys: pending } } }),
+          );
+          for (const item of Responses?.[tableName] ?? []) byPk.set(item.pk?.S ?? "", fromItem(item));
+          pending = (UnprocessedKeys?.[tableName]?.Keys ?? []) as Item[];
+        }
+      }
+      // Expired by TTL between the index read and the item read: gone, so left out.
+      return keys.flatMap((k) => byPk.get(k.pk?.S ?? "") ?? []);
+    },
   };
 }
 
@@ -226,5 +357,18 @@ export function fromItem(item: Item): LedgerRecord {
     expiresAt: num("expiresAt"),
     ...(item.lastError?.S === undefined ? {} : { lastError: item.lastError.S }),
     ...(item.opscomErrorCode?.N === undefined ? {} : { opscomErrorCode: num("opscomErrorCode") }),
+    history: historyOf(item),
   };
+}
+
+/** Absent in records written before history existed; anything else must be entries this code wrote. */
+function historyOf(item: Item): HistoryEntry[] {
+  const pk = item.pk?.S ?? "?";
+  if (item.history === undefined) return [];
+  const list = item.history.L;
+  if (list === undefined) throw new Error(`ledger item ${pk} has a history that is not a list`);
+  return list.map((value) => {
+    if (value.S === undefined) throw new Error(`ledger item ${pk} has a malformed history entry`);
+    return decodeEntry(value.S, pk);
+  });
 }

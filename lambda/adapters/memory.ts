@@ -3,11 +3,11 @@
 import { randomUUID } from "node:crypto";
 import type { SQSRecord } from "aws-lambda";
 import type {
+  BrowsableLedger,
   ClaimRequest,
   ClaimResult,
   Clock,
   DeliveryState,
-  Ledger,
   LedgerKey,
   LedgerPatch,
   LedgerRecord,
@@ -15,11 +15,11 @@ import type {
   RetryQueue,
   SecretSource,
 } from "../ports";
-import { isClaimable, TERMINAL_STATES } from "../ports";
+import { appendHistory, historyEntryOf, isClaimable, TERMINAL_STATES } from "../ports";
 
 const keyOf = (key: LedgerKey) => `${key.vendorId}#${key.webhookId}`;
 
-export class MemoryLedger implements Ledger {
+export class MemoryLedger implements BrowsableLedger {
   readonly records = new Map<string, LedgerRecord>();
   /** Settled records dropped by the bound, by state: with `records`, every webhook ever claimed. */
   readonly forgotten: Partial<Record<DeliveryState, number>> = {};
@@ -49,6 +49,8 @@ export class MemoryLedger implements Ledger {
       claimId: request.claimId,
       leaseUntil: request.now + request.leaseMs,
       expiresAt: request.expiresAt,
+      // A lapsed claim taken over keeps its history: the crashed attempt left no outcome to add.
+      history: existing?.history ?? [{ at: request.now, state: "in_progress" }],
     });
     return { claimed: true };
   }
@@ -79,6 +81,7 @@ export class MemoryLedger implements Ledger {
       ...(patch.attempts === undefined ? {} : { attempts: patch.attempts }),
       ...(patch.lastError === undefined ? {} : { lastError: patch.lastError }),
       ...(patch.opscomErrorCode === undefined ? {} : { opscomErrorCode: patch.opscomErrorCode }),
+      history: appendHistory(record.history, historyEntryOf(patch)),
     });
     return true;
   }
@@ -96,6 +99,15 @@ export class MemoryLedger implements Ledger {
     return [...this.records.values()]
       .filter((r) => r.referenceId === referenceId)
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  async recent(sinceMs: number, untilMs: number, limit: number): Promise<LedgerRecord[]> {
+    const since = new Date(sinceMs).toISOString();
+    const until = new Date(untilMs).toISOString();
+    return [...this.records.values()]
+      .filter((r) => r.createdAt >= since && r.createdAt <= until)
+      .sort((a, b) => b.createdAt.localeCompare(a.createdAt))
+      .slice(0, limit);
   }
 }
 

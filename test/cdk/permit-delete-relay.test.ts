@@ -433,13 +433,14 @@ describe("retry queue and dead-letter queue", () => {
 });
 
 describe("ledger table", () => {
-  it("is keyed by pk with a byReference index, on demand, with PITR, encryption and TTL", () => {
+  it("is keyed by pk with byReference and keys-only byHour indexes, on demand, with PITR, encryption and TTL", () => {
     full.template.hasResourceProperties("AWS::DynamoDB::Table", {
       KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
       AttributeDefinitions: Match.arrayWith([
         { AttributeName: "pk", AttributeType: "S" },
         { AttributeName: "referenceId", AttributeType: "S" },
         { AttributeName: "createdAt", AttributeType: "S" },
+        { AttributeName: "createdHour", AttributeType: "S" },
       ]),
       BillingMode: "PAY_PER_REQUEST",
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
@@ -453,6 +454,14 @@ describe("ledger table", () => {
             { AttributeName: "createdAt", KeyType: "RANGE" },
           ],
           Projection: { ProjectionType: "ALL" },
+        },
+        {
+          IndexName: "byHour",
+          KeySchema: [
+            { AttributeName: "createdHour", KeyType: "HASH" },
+            { AttributeName: "createdAt", KeyType: "RANGE" },
+          ],
+          Projection: { ProjectionType: "KEYS_ONLY" },
         },
       ],
     });

@@ -2,7 +2,7 @@
 // stack builds it. The real SDK client finds it through AWS_ENDPOINT_URL_DYNAMODB.
 import type { AddressInfo } from "node:net";
 import { CreateTableCommand, DescribeTableCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { BY_REFERENCE_INDEX } from "../../lambda/adapters/dynamodb-ledger";
+import { BY_HOUR_INDEX, BY_REFERENCE_INDEX } from "../../lambda/adapters/dynamodb-ledger";
 
 interface DynaliteServer {
   listen(port: number, host: string, callback: () => void): void;
@@ -51,7 +51,7 @@ export function useLocalAws(endpoints: { dynamodb?: string; sqs?: string; secret
 
 /**
  * Creates the ledger table (key `pk`, GSI `byReference` on referenceId + createdAt, projection
- * ALL) and waits until it and its index are ACTIVE: dynalite answers CreateTable with CREATING
+ * ALL, and GSI `byHour` on createdHour + createdAt, keys only) and waits until it and its index are ACTIVE: dynalite answers CreateTable with CREATING
  * even when `createTableMs` is 0.
  */
 export async function createLedgerTable(client: DynamoDBClient, name: string): Promise<void> {
@@ -63,6 +63,7 @@ export async function createLedgerTable(client: DynamoDBClient, name: string): P
         { AttributeName: "pk", AttributeType: "S" },
         { AttributeName: "referenceId", AttributeType: "S" },
         { AttributeName: "createdAt", AttributeType: "S" },
+        { AttributeName: "createdHour", AttributeType: "S" },
       ],
       KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
       GlobalSecondaryIndexes: [
@@ -73,6 +74,14 @@ export async function createLedgerTable(client: DynamoDBClient, name: string): P
             { AttributeName: "createdAt", KeyType: "RANGE" },
           ],
           Projection: { ProjectionType: "ALL" },
+        },
+        {
+          IndexName: BY_HOUR_INDEX,
+          KeySchema: [
+            { AttributeName: "createdHour", KeyType: "HASH" },
+            { AttributeName: "createdAt", KeyType: "RANGE" },
+          ],
+          Projection: { ProjectionType: "KEYS_ONLY" },
         },
       ],
     }),
