@@ -411,7 +411,7 @@ export class PermitDeleteRelay extends Construct {
     ingestRole.addToPolicy(
       new iam.PolicyStatement({
         sid: "ClaimAndRecordWebhooksInLedger",
-        actions: ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:DeleteItem"],
+        actions: ["dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:DeleteItem"],
         resources: [this.ledgerTable.tableArn],
       }),
     );

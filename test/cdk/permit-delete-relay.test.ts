@@ -297,7 +297,6 @@ describe("IAM", () => {
         "secretsmanager:GetSecretValue",
         "dynamodb:DeleteItem",
         "dynamodb:GetItem",
-        "dynamodb:PutItem",
         "dynamodb:UpdateItem",
         "sqs:SendMessage",
       ].sort(),
