@@ -27,6 +27,10 @@ export const METRICS_NAMESPACE = "OpscomPermitRelay";
 export const DEFAULT_OPSCOM_BASE_URL = "https://controller.operationscommander.com";
 export const DEFAULT_VENDOR_SECRET_PREFIX = "opscom-permit-relay/vendors/";
 
+/** Runtime and architecture of both functions (the newest Node.js runtime aws-cdk-lib offers). */
+export const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;
+export const LAMBDA_ARCHITECTURE = lambda.Architecture.ARM_64;
+
 /**
  * How both functions are bundled: one CommonJS file per function, built by the local
  * esbuild (never Docker), with the AWS SDK inside so the artifact is self-contained and
@@ -35,7 +39,8 @@ export const DEFAULT_VENDOR_SECRET_PREFIX = "opscom-permit-relay/vendors/";
  */
 export const LAMBDA_BUNDLING: nodejs.BundlingOptions = {
   format: nodejs.OutputFormat.CJS,
-  target: "node22",
+  // The syntax the runtime runs natively: `nodejs24.x` → `node24`.
+  target: LAMBDA_RUNTIME.name.replace(/^nodejs(\d+)\.x$/, "node$1"),
   // Prefer packages' ES module builds: esbuild tree-shakes them far better than their
   // CommonJS builds (the AWS SDK shrinks by about a third), and the output is still CJS.
   mainFields: ["module", "main"],
@@ -45,10 +50,6 @@ export const LAMBDA_BUNDLING: nodejs.BundlingOptions = {
   externalModules: [],
   forceDockerBundling: false,
 };
-
-/** Runtime and architecture of both functions (the newest Node.js runtime aws-cdk-lib offers). */
-export const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;
-export const LAMBDA_ARCHITECTURE = lambda.Architecture.ARM_64;
 
 /** Lambda's limit on the total size of a function's environment variables. */
 const LAMBDA_ENVIRONMENT_LIMIT_BYTES = 4096;
