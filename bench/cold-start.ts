@@ -153,9 +153,15 @@ export async function measureColdStarts(
   }
 }
 
+/**
+ * The Node that cold starts run on: the functions' runtime major when CI passes its binary
+ * (`BENCH_NODE=$(npx tsx scripts/runtime-node.ts)`), else this process's own.
+ */
+export const COLD_START_NODE = process.env.BENCH_NODE || process.execPath;
+
 function coldStart(bundle: string, event: APIGatewayProxyEvent, env: Record<string, string>): Promise<Run> {
   const started = performance.now();
-  const child = spawn(process.execPath, [RUNNER, bundle, JSON.stringify(event)], {
+  const child = spawn(COLD_START_NODE, [RUNNER, bundle, JSON.stringify(event)], {
     env,
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -12,13 +12,14 @@
 //
 // The figures are never asserted here: a missed target is printed as MISS and the run still
 // succeeds. A run that could not measure (a wrong answer, a child that died) fails.
+import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { RETRY_SCHEDULE_SECONDS } from "../lambda/retry-schedule";
 import { buildBundles, OUT_DIR } from "./bundles";
 import type { HandlerTimingReport } from "./children/handler-timing";
-import { measureColdStarts, type Phases } from "./cold-start";
+import { COLD_START_NODE, measureColdStarts, type Phases } from "./cold-start";
 import { type CostParams, costReport, formatCostTable, memoryTradeoff } from "./cost";
 import { measureCostPaths } from "./cost-measure";
 import { countOpscomConnections, countSecretsCalls } from "./counts";
@@ -78,7 +79,10 @@ async function main(): Promise<void> {
   log("building the bundles with LAMBDA_BUNDLING");
   const bundles = await buildBundles();
 
-  log(`cold starts: ${PLAN.coldStartRuns} fresh processes each for the relay and two floors, taking turns`);
+  const coldStartNode = execFileSync(COLD_START_NODE, ["--version"], { encoding: "utf8" }).trim();
+  log(
+    `cold starts: ${PLAN.coldStartRuns} fresh processes each for the relay and two floors, taking turns, on node ${coldStartNode}`,
+  );
   const cold = await measureColdStarts(
     { relay: bundles.paths.ingest, floor: bundles.paths.floor, httpFloor: bundles.paths.httpFloor },
     PLAN.coldStartRuns,
@@ -160,6 +164,7 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     machine: {
       node: process.version,
+      coldStartNode,
       cpus: cores,
       cpu: os.cpus()[0]?.model,
       loadAverage: { before: loadBefore, after: os.loadavg()[0] },

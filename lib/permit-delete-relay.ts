@@ -30,6 +30,10 @@ export const DEFAULT_VENDOR_SECRET_PREFIX = "opscom-permit-relay/vendors/";
 /** Retry worker invocations at once: Lambda's smallest allowed maximum, so a recovery is gentle. */
 export const DEFAULT_RETRY_WORKER_MAX_CONCURRENCY = 2;
 
+/** Runtime and architecture of both functions (the newest Node.js runtime aws-cdk-lib offers). */
+export const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;
+export const LAMBDA_ARCHITECTURE = lambda.Architecture.ARM_64;
+
 /**
  * How both functions are bundled: one CommonJS file per function, built by the local
  * esbuild (never Docker), with the AWS SDK inside so the artifact is self-contained and
@@ -38,7 +42,8 @@ export const DEFAULT_RETRY_WORKER_MAX_CONCURRENCY = 2;
  */
 export const LAMBDA_BUNDLING: nodejs.BundlingOptions = {
   format: nodejs.OutputFormat.CJS,
-  target: "node22",
+  // The syntax the runtime runs natively: `nodejs24.x` → `node24`.
+  target: LAMBDA_RUNTIME.name.replace(/^nodejs(\d+)\.x$/, "node$1"),
   // Prefer packages' ES module builds: esbuild tree-shakes them far better than their
   // CommonJS builds (the AWS SDK shrinks by about a third), and the output is still CJS.
   mainFields: ["module", "main"],
@@ -48,10 +53,6 @@ export const LAMBDA_BUNDLING: nodejs.BundlingOptions = {
   externalModules: [],
   forceDockerBundling: false,
 };
-
-/** Runtime and architecture of both functions (the newest Node.js runtime aws-cdk-lib offers). */
-export const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;
-export const LAMBDA_ARCHITECTURE = lambda.Architecture.ARM_64;
 
 /** Lambda's limit on the total size of a function's environment variables. */
 const LAMBDA_ENVIRONMENT_LIMIT_BYTES = 4096;
@@ -442,7 +443,7 @@ export class PermitDeleteRelay extends Construct {
     ingestRole.addToPolicy(
       new iam.PolicyStatement({
         sid: "ClaimAndRecordWebhooksInLedger",
-        actions: ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:DeleteItem"],
+        actions: ["dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:DeleteItem"],
         resources: [this.ledgerTable.tableArn],
       }),
     );
@@ -476,6 +477,14 @@ export class PermitDeleteRelay extends Construct {
           "sqs:ChangeMessageVisibility",
           "sqs:GetQueueAttributes",
         ],
+        resources: [this.retryQueue.queueArn],
+      }),
+    );
+    workerRole.addToPolicy(
+      new iam.PolicyStatement({
+        // An OPS-COM answer whose ledger write failed goes back to the queue to be recorded later.
+        sid: "HandBackKnownOutcomes",
+        actions: ["sqs:SendMessage"],
         resources: [this.retryQueue.queueArn],
       }),
     );

@@ -297,7 +297,6 @@ describe("IAM", () => {
         "secretsmanager:GetSecretValue",
         "dynamodb:DeleteItem",
         "dynamodb:GetItem",
-        "dynamodb:PutItem",
         "dynamodb:UpdateItem",
         "sqs:SendMessage",
       ].sort(),
@@ -318,6 +317,7 @@ describe("IAM", () => {
         "sqs:DeleteMessage",
         "sqs:GetQueueAttributes",
         "sqs:ReceiveMessage",
+        "sqs:SendMessage",
       ].sort(),
     );
   });

@@ -1,0 +1,410 @@
+// IAM proven against the calls the code really makes. The integration run of the deployed entry
+// points (aws-wiring.test.ts) and the short chaos run (chaos.test.ts) run here again, unchanged,
+// with a recording proxy in front of dynalite and the local Secrets Manager/SQS endpoint; each
+// function's invocations are tagged with its role. Then every recorded call is evaluated against
+// the synthesized stack's role policies, and every granted action must have been used. The
+// on-call engineer's tools — `npm run ledger` and the runbook's redrive, as docs/deploy.md writes
+// them — are recorded the same way and evaluated against the on-call policy in that runbook.
+import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
+import * as path from "node:path";
+import { promisify } from "node:util";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import * as sqsCommands from "@aws-sdk/client-sqs";
+import type { CfnElement } from "aws-cdk-lib";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { createDynamoLedger } from "../lambda/adapters/dynamodb-ledger";
+import type { AwsEndpoint } from "../local/aws-endpoint";
+import { buildStack } from "./cdk/support";
+import {
+  ACCOUNT,
+  HARNESS,
+  REGION,
+  type RecordedCall,
+  recordedCalls,
+  startRecordingProxy,
+  unmappedRequests,
+} from "./support/aws-recorder";
+import type { LocalDynamo } from "./support/dynalite";
+import { type AwsCall, evaluate, parsePolicy, type Statement, statementMatches } from "./support/iam-policy";
+import { type Bindings, roleStatements } from "./support/iam-template";
+
+// The stand-ins as every run starts them, each behind a recording proxy.
+vi.mock("./support/dynalite", async (importOriginal) => {
+  const real = await importOriginal<typeof import("./support/dynalite")>();
+  const { startRecordingProxy } = await import("./support/aws-recorder");
+  return {
+    ...real,
+    async startDynalite(): Promise<LocalDynamo> {
+      const dynamo = await real.startDynalite();
+      const proxy = await startRecordingProxy(dynamo.endpoint);
+      return {
+        endpoint: proxy.url,
+        close: async () => {
+          await proxy.close();
+          await dynamo.close();
+        },
+      };
+    },
+  };
+});
+vi.mock("../local/aws-endpoint", async (importOriginal) => {
+  const real = await importOriginal<typeof import("../local/aws-endpoint")>();
+  const { startRecordingProxy } = await import("./support/aws-recorder");
+  return {
+    ...real,
+    async startAwsEndpoint(options?: { port?: number }): Promise<AwsEndpoint> {
+      const aws = await real.startAwsEndpoint(options);
+      const proxy = await startRecordingProxy(aws.url);
+      return {
+        ...aws,
+        url: proxy.url,
+        port: proxy.port,
+        // The SDK sends SQS calls to the queue URL's host, so queue URLs name the proxy.
+        createQueue: (name, attributes) => aws.createQueue(name, attributes).replace(aws.url, proxy.url),
+        close: async () => {
+          await proxy.close();
+          await aws.close();
+        },
+      };
+    },
+  };
+});
+// Each function's calls are its role's; the event source mapping polls with the worker's role.
+vi.mock("../lambda/ingest-core", async (importOriginal) => {
+  const real = await importOriginal<typeof import("../lambda/ingest-core")>();
+  const { asPrincipal } = await import("./support/aws-recorder");
+  return {
+    ...real,
+    createIngestHandler: (...args: Parameters<typeof real.createIngestHandler>) => {
+      const handler = asPrincipal("ingest", () => real.createIngestHandler(...args));
+      return (...call: Parameters<typeof handler>) => asPrincipal("ingest", () => handler(...call));
+    },
+  };
+});
+vi.mock("../lambda/retry-core", async (importOriginal) => {
+  const real = await importOriginal<typeof import("../lambda/retry-core")>();
+  const { asPrincipal } = await import("./support/aws-recorder");
+  return {
+    ...real,
+    createRetryWorker: (...args: Parameters<typeof real.createRetryWorker>) => {
+      const worker = real.createRetryWorker(...args);
+      return (...call: Parameters<typeof worker>) => asPrincipal("retryWorker", () => worker(...call));
+    },
+  };
+});
+vi.mock("../local/event-source", async (importOriginal) => {
+  const real = await importOriginal<typeof import("../local/event-source")>();
+  const { asPrincipal } = await import("./support/aws-recorder");
+  return {
+    ...real,
+    pollOnce: (...args: Parameters<typeof real.pollOnce>) =>
+      asPrincipal("retryWorker", () => real.pollOnce(...args)),
+  };
+});
+
+// The runs themselves, registered here so they run under the recorder.
+import "./aws-wiring.test";
+import "./chaos.test";
+
+const ROOT = path.join(__dirname, "..");
+const DEPLOY_MD = readFileSync(path.join(ROOT, "docs/deploy.md"), "utf8");
+
+/** The names each recorded run gave the stack's resources. */
+const RUNS = [
+  { table: "wiring-ledger", retry: "wiring-retry", dlq: "wiring-dlq", tokenSecret: "relay/token" },
+  { table: "chaos-ledger", retry: "chaos-retry", dlq: "chaos-dlq", tokenSecret: "chaos/token" },
+  { table: "oncall-ledger", retry: "oncall-retry", dlq: "oncall-dlq", tokenSecret: "oncall/token" },
+];
+type Run = (typeof RUNS)[number];
+const queueArn = (name: string) => `arn:aws:sqs:${REGION}:${ACCOUNT}:${name}`;
+const tableArn = (name: string) => `arn:aws:dynamodb:${REGION}:${ACCOUNT}:table/${name}`;
+const logGroupArn = (name: string) => `arn:aws:logs:${REGION}:${ACCOUNT}:log-group:${name}:*`;
+const LOG_GROUPS = {
+  ingest: "/aws/lambda/ingest",
+  retryWorker: "/aws/lambda/retry-worker",
+  api: "api-access",
+};
+
+/** The run whose resources a call names; none for a vendor's signing secret, platform calls. */
+const runOf = (call: AwsCall): Run | undefined =>
+  RUNS.find((r) => [r.table, r.retry, r.dlq, r.tokenSecret].some((n) => call.resource.includes(n)));
+
+/**
+ * Calls the Lambda service makes with a function's role on the function's behalf, which no
+ * local run can record: logs written by the runtime, trace segments sent by the X-Ray daemon
+ * (active tracing), and the event source mapping's queue check (Lambda Developer Guide, "Using
+ * Lambda with Amazon SQS": ReceiveMessage, DeleteMessage, GetQueueAttributes).
+ */
+function platformCalls(role: "ingest" | "retryWorker"): AwsCall[] {
+  const stream = `${logGroupArn(LOG_GROUPS[role]).slice(0, -1)}log-stream:2026/01/01/[$LATEST]0123`;
+  return [
+    { action: "logs:CreateLogStream", resource: stream },
+    { action: "logs:PutLogEvents", resource: stream },
+    { action: "xray:PutTraceSegments", resource: "*" },
+    { action: "xray:PutTelemetryRecords", resource: "*" },
+    ...(role === "retryWorker"
+      ? [{ action: "sqs:GetQueueAttributes", resource: queueArn("wiring-retry") }]
+      : []),
+  ].map((c) => ({ ...c, context: { "aws:SecureTransport": "true" } }));
+}
+
+/** The deployable stack's roles, and the template resolved to one run's resources. */
+function deployedRoles() {
+  const { stack, template } = buildStack({ vendors: [{ id: "acme" }], clientCode: "OC-TOMA" });
+  const relay = stack.relay;
+  const id = (c: { node: { defaultChild?: unknown } }) =>
+    stack.getLogicalId(c.node.defaultChild as CfnElement);
+  const bindingsFor = (run: Run, tokenSecretArn: string): Bindings => ({
+    refs: { [id(relay.tokenSecret)]: tokenSecretArn },
+    getAtts: {
+      [`${id(relay.ledgerTable)}.Arn`]: tableArn(run.table),
+      [`${id(relay.retryQueue)}.Arn`]: queueArn(run.retry),
+      [`${id(relay.deadLetterQueue)}.Arn`]: queueArn(run.dlq),
+      [`${id(relay.ingestLogGroup)}.Arn`]: logGroupArn(LOG_GROUPS.ingest),
+      [`${id(relay.retryWorkerLogGroup)}.Arn`]: logGroupArn(LOG_GROUPS.retryWorker),
+    },
+  });
+  const roleIds = {
+    ingest: id(relay.ingestFunction.role as never),
+    retryWorker: id(relay.retryWorkerFunction.role as never),
+  };
+  return { json: template.toJSON() as never, roleIds, bindingsFor };
+}
+
+/** Denied calls, and the Allow statements' actions no call used ("Sid: action"). */
+function audit(calls: readonly AwsCall[], statementsFor: (run: Run, call?: AwsCall) => Statement[]) {
+  const denied = calls
+    .map((call) => ({
+      call,
+      decision: evaluate(statementsFor(runOf(call) ?? (RUNS[0] as Run), call), call).decision,
+    }))
+    .filter((r) => r.decision !== "allow")
+    .map((r) => `${r.decision}: ${r.call.action} on ${r.call.resource}`);
+  // An action is used if, in some run, a call of that run (or of none) is allowed by it.
+  const unusedIn = (run: Run) =>
+    statementsFor(run)
+      .filter((s) => s.Effect === "Allow")
+      .flatMap((s) =>
+        (s.Action ?? ["<NotAction>"])
+          .filter(
+            (action) =>
+              !calls.some(
+                (call) => (runOf(call) ?? run) === run && statementMatches({ ...s, Action: [action] }, call),
+              ),
+          )
+          .map((action) => `${s.Sid ?? "(no Sid)"}: ${action}`),
+      );
+  const perRun = RUNS.map(unusedIn);
+  const unused = (perRun[0] ?? []).filter((a) => perRun.every((u) => u.includes(a)));
+  return { denied: [...new Set(denied)], unused };
+}
+
+const HARNESS_ACTIONS = [
+  "dynamodb:CreateTable",
+  "dynamodb:DescribeTable",
+  "dynamodb:GetItem",
+  "dynamodb:Query",
+  "sqs:StartMessageMoveTask",
+  "sqs:ReceiveMessage",
+  "sqs:DeleteMessage",
+  "sqs:GetQueueAttributes",
+  "sqs:SendMessage",
+];
+
+/**
+ * A run's token secret ARN as the recording saw it (Secrets Manager's answer names it). A run
+ * made twice (two local endpoints) has one random suffix each: a call is bound to its own.
+ */
+const tokenSecretArn = (run: Run, calls: readonly RecordedCall[], call?: AwsCall) =>
+  (call?.resource.includes(`:secret:${run.tokenSecret}-`) ? call.resource : undefined) ??
+  calls.find((c) => c.resource.includes(`:secret:${run.tokenSecret}-`))?.resource ??
+  `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:${run.tokenSecret}-unused`;
+
+describe("the functions' roles, against every call the runs made", () => {
+  it("recorded calls from both functions, all of them mapped to IAM actions", () => {
+    // The harness's own calls are not evaluated (a redrive without a destination cannot be mapped).
+    expect(unmappedRequests().filter((u) => !u.startsWith(`${HARNESS}:`))).toEqual([]);
+    const principals = new Set(recordedCalls().map((c) => c.principal));
+    expect([...principals].sort()).toEqual([HARNESS, "ingest", "retryWorker"]);
+    // The harness only sets up and reads back (and redrives in the chaos run, as on-call would).
+    const harness = new Set(
+      recordedCalls()
+        .filter((c) => c.principal === HARNESS)
+        .map((c) => c.action),
+    );
+    expect([...harness].filter((a) => !HARNESS_ACTIONS.includes(a))).toEqual([]);
+  });
+
+  for (const role of ["ingest", "retryWorker"] as const) {
+    it(`${role}: every call is allowed, and every granted action is used`, () => {
+      const { json, roleIds, bindingsFor } = deployedRoles();
+      const recorded = recordedCalls().filter((c) => c.principal === role);
+      expect(recorded.length).toBeGreaterThan(0);
+      const { denied, unused } = audit([...recorded, ...platformCalls(role)], (run, call) =>
+        roleStatements(json, roleIds[role], bindingsFor(run, tokenSecretArn(run, recordedCalls(), call))),
+      );
+      expect(denied).toEqual([]);
+      expect(unused).toEqual([]);
+    });
+  }
+});
+
+/** The fenced block of `kind` that follows a heading of docs/deploy.md. */
+function runbookBlock(heading: string, kind: "json" | "sh"): string {
+  const after = DEPLOY_MD.split(`\n## ${heading}\n`)[1] ?? "";
+  const block = after.split("\n## ")[0]?.match(new RegExp(`\`\`\`${kind}\\n([\\s\\S]*?)\`\`\``))?.[1];
+  if (block === undefined) throw new Error(`docs/deploy.md: no ${kind} block under "## ${heading}"`);
+  return block;
+}
+
+/** The runbook's `aws sqs …` commands as SDK commands (kebab-case → PascalCase). */
+function sqsCommandsOf(
+  script: string,
+  outputs: Record<string, string>,
+): Array<{ operation: string; input: Record<string, unknown> }> {
+  const lines = script
+    .replace(/\\\n/g, " ")
+    .split("\n")
+    .map((line) => line.replace(/(^|\s)#.*$/, "").trim())
+    .filter((line) => line.startsWith("aws "));
+  const pascal = (kebab: string) => kebab.replace(/(^|-)([a-z])/g, (_, __, c: string) => c.toUpperCase());
+  return lines.map((line) => {
+    const words = (line.match(/"[^"]*"|\S+/g) ?? []).map((w) =>
+      w.replace(/^"|"$/g, "").replace(/\$\(out (\w+)\)/g, (_, name: string) => {
+        const value = outputs[name];
+        if (value === undefined)
+          throw new Error(`the runbook uses output ${name}, which this test does not bind`);
+        return value;
+      }),
+    );
+    const [, service, command, ...options] = words;
+    if (service !== "sqs" || command === undefined) throw new Error(`not an SQS command: ${line}`);
+    const input: Record<string, unknown> = {};
+    for (let i = 0; i < options.length; i += 2) {
+      const value = options[i + 1] as string;
+      input[pascal(String(options[i]).replace(/^--/, ""))] = /^\d+$/.test(value) ? Number(value) : value;
+    }
+    return { operation: pascal(command), input };
+  });
+}
+
+describe("the on-call policy in docs/deploy.md, against npm run ledger and the runbook's redrive", () => {
+  const names = RUNS[2] as Run;
+  const outputs: Record<string, string> = {
+    LedgerTableName: names.table,
+    DeadLetterQueueArn: queueArn(names.dlq),
+    RetryQueueArn: queueArn(names.retry),
+    IngestLogGroup: LOG_GROUPS.ingest,
+    RetryWorkerLogGroup: LOG_GROUPS.retryWorker,
+    ApiAccessLogGroup: LOG_GROUPS.api,
+  };
+  const local = { region: REGION, credentials: { accessKeyId: "test", secretAccessKey: "test" } };
+  const stops: Array<() => Promise<void>> = [];
+  let dynamoUrl: string;
+  let sqsUrl: string;
+
+  beforeAll(async () => {
+    // The stand-ins themselves; only the on-call engineer's calls go through a recorder.
+    const realDynamo = await vi.importActual<typeof import("./support/dynalite")>("./support/dynalite");
+    const realAws = await vi.importActual<typeof import("../local/aws-endpoint")>("../local/aws-endpoint");
+    const dynamo = await realDynamo.startDynalite();
+    const aws = await realAws.startAwsEndpoint();
+    const dynamoProxy = await startRecordingProxy(dynamo.endpoint, "operator");
+    const awsProxy = await startRecordingProxy(aws.url, "operator");
+    stops.push(dynamoProxy.close, awsProxy.close, aws.close, dynamo.close);
+    dynamoUrl = dynamoProxy.url;
+    sqsUrl = awsProxy.url;
+    const client = new DynamoDBClient({ ...local, endpoint: dynamo.endpoint });
+    await realDynamo.createLedgerTable(client, names.table);
+    const now = Date.now();
+    await createDynamoLedger(names.table, client).claim({
+      vendorId: "acme",
+      webhookId: "msg_oncall",
+      referenceId: "ref-oncall",
+      bodyHash: "0".repeat(64),
+      claimId: "claim-1",
+      now,
+      leaseMs: 60_000,
+      expiresAt: Math.floor(now / 1000) + 86_400,
+    });
+    client.destroy();
+    aws.createQueue(names.dlq);
+    aws.createQueue(names.retry, {
+      RedrivePolicy: JSON.stringify({ deadLetterTargetArn: queueArn(names.dlq), maxReceiveCount: 3 }),
+    });
+  });
+
+  afterAll(async () => {
+    for (const stop of stops) await stop();
+  });
+
+  it.each([
+    ["--webhook", "acme/msg_oncall"],
+    ["--reference", "ref-oncall"],
+  ])("npm run ledger %s finds the record", async (flag, value) => {
+    const { stdout } = await promisify(execFile)(
+      path.join(ROOT, "node_modules/.bin/tsx"),
+      ["bin/ledger.ts", "--table", names.table, flag, value, "--json"],
+      {
+        cwd: ROOT,
+        env: {
+          ...process.env,
+          AWS_REGION: REGION,
+          AWS_ACCESS_KEY_ID: "test",
+          AWS_SECRET_ACCESS_KEY: "test",
+          AWS_ENDPOINT_URL_DYNAMODB: dynamoUrl,
+        },
+      },
+    );
+    expect(JSON.parse(stdout)).toMatchObject([{ webhookId: "msg_oncall", referenceId: "ref-oncall" }]);
+  });
+
+  it("the runbook's redrive commands run as written", async () => {
+    const commands = sqsCommandsOf(runbookBlock("Redrive the dead-letter queue", "sh"), outputs);
+    expect(commands.map((c) => c.operation)).toEqual(["StartMessageMoveTask", "ListMessageMoveTasks"]);
+    const sqs = new sqsCommands.SQSClient({ ...local, endpoint: sqsUrl });
+    for (const { operation, input } of commands) {
+      const Command = (sqsCommands as unknown as Record<string, new (i: unknown) => never>)[
+        `${operation}Command`
+      ];
+      if (!Command) throw new Error(`the SDK has no ${operation}Command`);
+      await sqs.send(new Command(input));
+    }
+    sqs.destroy();
+  });
+
+  it("allows every call on-call makes, and every action it grants is used", () => {
+    const policyText = runbookBlock("On-call permissions", "json").replace(/<(\w+)>/g, (_, name: string) => {
+      const value = name === "Region" ? REGION : name === "Account" ? ACCOUNT : outputs[name];
+      if (value === undefined)
+        throw new Error(`the on-call policy names <${name}>, which is not a stack output`);
+      return value;
+    });
+    const statements = parsePolicy(JSON.parse(policyText));
+    const recorded = recordedCalls().filter((c) => c.principal === "operator");
+    expect(new Set(recorded.map((c) => c.action))).toEqual(
+      new Set([
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "sqs:StartMessageMoveTask",
+        "sqs:ListMessageMoveTasks",
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:SendMessage",
+      ]),
+    );
+    // Logs Insights runs in the console (no local stand-in): the runbook's queries, as calls.
+    const logsInsights: AwsCall[] = [
+      ...Object.values(LOG_GROUPS).map((group) => ({
+        action: "logs:StartQuery",
+        resource: logGroupArn(group),
+      })),
+      { action: "logs:GetQueryResults", resource: "*" },
+    ];
+    const { denied, unused } = audit([...recorded, ...logsInsights], () => statements);
+    expect(denied).toEqual([]);
+    expect(unused).toEqual([]);
+  });
+});
