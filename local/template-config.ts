@@ -5,7 +5,7 @@
 // stand-ins by the caller; any intrinsic this reader does not know stops it rather than
 // passing a CloudFormation object through as a string.
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import * as path from "node:path";
 
 const ROOT = path.join(__dirname, "..");
@@ -78,20 +78,29 @@ export async function synthesizeStack(context: Record<string, unknown> = {}): Pr
     const template = JSON.parse(readFileSync(templateFile, "utf8")) as Template;
     return { directory, template, synthesized: false, milliseconds: Date.now() - started };
   }
-  rmSync(directory, { recursive: true, force: true });
   // Loaded only on a cache miss: aws-cdk-lib alone takes seconds to require.
   const [{ App }, { PermitRelayStack }, cdkJson] = await Promise.all([
     import("aws-cdk-lib"),
     import("../lib/permit-relay-stack"),
     import("../cdk.json"),
   ]);
+  // Written aside and renamed into place, so a run started meanwhile never reads half an
+  // assembly; the asset paths in the template are relative to it.
+  const staging = `${directory}.${process.pid}.tmp`;
+  rmSync(staging, { recursive: true, force: true });
   const app = new App({
-    outdir: directory,
+    outdir: staging,
     // The CLI sets the asset-metadata key; it records where each function's bundle was written.
     context: { ...cdkJson.context, "aws:cdk:enable-asset-metadata": true, ...context },
   });
   new PermitRelayStack(app, STACK_NAME);
   const template = app.synth().getStackByName(STACK_NAME).template as Template;
+  try {
+    renameSync(staging, directory);
+  } catch {
+    // Another run put the same assembly there first; it is as good as this one.
+    rmSync(staging, { recursive: true, force: true });
+  }
   return { directory, template, synthesized: true, milliseconds: Date.now() - started };
 }
 
