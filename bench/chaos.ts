@@ -36,6 +36,7 @@ import { startAwsEndpoint } from "../local/aws-endpoint";
 import { type DynamoFault, type DynamoRequest, startDynamoFaultProxy } from "../local/dynamodb-faults";
 import { pollOnce } from "../local/event-source";
 import { type FaultMode, mulberry32, startOpscomSandbox } from "../local/opscom-sandbox";
+import { readStackShape, synthesizeStack } from "../local/template-config";
 import { canonicalEvent, generateSigningSecret, signWebhook } from "../local/vendor-kit";
 import { createLedgerTable, startDynalite, useLocalAws } from "../test/support/dynalite";
 import { restEvent } from "../test/support/events";
@@ -76,11 +77,8 @@ export const DEFAULT_CHAOS: ChaosOptions = {
   dynamoFaultRate: 0.03,
 };
 
-/** The construct's default function timeouts: past them Lambda cuts an invocation off. */
-const INGEST_TIMEOUT_MS = 15_000;
-const RETRY_WORKER_TIMEOUT_MS = 60_000;
-/** A stalled request is held past the ingest timeout, then reset, so a stall cannot outlive the run. */
-const STALL_HOLD_MS = INGEST_TIMEOUT_MS + 2_000;
+/** A stalled request is held this long past the ingest timeout, then reset, so a stall cannot outlive the run. */
+const STALL_HOLD_PAST_TIMEOUT_MS = 2_000;
 /**
  * How long an item's outcome writes stay throttled: longer than the SDK's default retries of a
  * throttled call take (4 attempts, backing off at most 0.5 + 1 + 2 s), so the write fails as a
@@ -140,6 +138,13 @@ interface Fate {
 
 export async function runChaos(options: ChaosOptions = DEFAULT_CHAOS): Promise<ChaosReport> {
   const started = Date.now();
+  // The functions' timeouts, past which Lambda cuts an invocation off, are the synthesized
+  // stack's (the assembly npm start caches), so a change to the construct is what this enforces.
+  const assembly = await synthesizeStack();
+  const shape = readStackShape(assembly.template, assembly.directory);
+  const ingestTimeoutMs = shape.ingest.timeoutMs;
+  const retryWorkerTimeoutMs = shape.retryWorker.timeoutMs;
+  const stallHoldMs = ingestTimeoutMs + STALL_HOLD_PAST_TIMEOUT_MS;
   const random = mulberry32(options.seed);
   const enabled = new Set(options.faults);
   const faultsInjected: Record<string, number> = {};
@@ -160,7 +165,7 @@ export async function runChaos(options: ChaosOptions = DEFAULT_CHAOS): Promise<C
       if (dynamoStallArmed) {
         dynamoStallArmed = false;
         inject("dynamodb-stall");
-        return { kind: "stall", holdMs: STALL_HOLD_MS };
+        return { kind: "stall", holdMs: stallHoldMs };
       }
       if (enabled.has("dynamodb-lost-claim") && awsRandom() < options.dynamoFaultRate) {
         inject("dynamodb-lost-claim");
@@ -394,7 +399,7 @@ export async function runChaos(options: ChaosOptions = DEFAULT_CHAOS): Promise<C
     try {
       result = await invoke(
         f,
-        INGEST_TIMEOUT_MS,
+        ingestTimeoutMs,
         async () =>
           (await ingest(
             restEvent({ vendorId: "acme", headers: signed.headers, body: signed.body }),
@@ -438,7 +443,7 @@ export async function runChaos(options: ChaosOptions = DEFAULT_CHAOS): Promise<C
     const f = fate();
     try {
       return await pollOnce(sqs, queueUrl, async (event: SQSEvent) => {
-        const result = await invoke(f, RETRY_WORKER_TIMEOUT_MS, () => worker(event));
+        const result = await invoke(f, retryWorkerTimeoutMs, () => worker(event));
         if (result === "timed out") broken("ran past the retry worker's timeout", "retry worker");
         if (f.dead || result === "timed out") throw new Killed();
         return result;
@@ -484,7 +489,7 @@ export async function runChaos(options: ChaosOptions = DEFAULT_CHAOS): Promise<C
     ) {
       secretStallPending = true;
       secretCallsAtArming = aws.callCounts().GetSecretValue ?? 0;
-      aws.stallNext("GetSecretValue", STALL_HOLD_MS);
+      aws.stallNext("GetSecretValue", stallHoldMs);
     }
   };
   for (let phase = 0; phase < 2; phase++) {

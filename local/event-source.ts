@@ -9,15 +9,23 @@ import {
 } from "@aws-sdk/client-sqs";
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 
+/** The event source mapping's settings (from the template, in the local harness). */
+export interface PollOptions {
+  readonly batchSize?: number;
+  /** Without it Lambda deletes nothing of a batch that reported any failure. */
+  readonly reportBatchItemFailures?: boolean;
+}
+
 export async function pollOnce(
   client: SQSClient,
   queueUrl: string,
   worker: (event: SQSEvent) => Promise<SQSBatchResponse>,
+  options: PollOptions = {},
 ): Promise<number> {
   const received = await client.send(
     new ReceiveMessageCommand({
       QueueUrl: queueUrl,
-      MaxNumberOfMessages: 10,
+      MaxNumberOfMessages: options.batchSize ?? 10,
       WaitTimeSeconds: 0,
       MessageSystemAttributeNames: [
         "ApproximateReceiveCount",
@@ -31,7 +39,10 @@ export async function pollOnce(
   const records = messages.map((m) => toRecord(m, queueUrl));
   const { batchItemFailures } = await worker({ Records: records });
   const failed = new Set(batchItemFailures.map((f) => f.itemIdentifier));
-  const done = records.filter((r) => !failed.has(r.messageId));
+  const done =
+    options.reportBatchItemFailures === false && failed.size > 0
+      ? []
+      : records.filter((r) => !failed.has(r.messageId));
   if (done.length > 0) {
     await client.send(
       new DeleteMessageBatchCommand({

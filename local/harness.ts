@@ -1,12 +1,17 @@
-// The relay on your machine: an HTTP server that turns requests into API Gateway REST events
-// and calls the same ingest handler the Lambda runs, a worker loop that drains the in-memory
-// retry queue through the same retry worker, and the OPS-COM sandbox behind both.
+// The relay on your machine, two ways. `startDeployedRelay` (`npm start`) is the deployed
+// shape: the synthesized stack's bundles, loaded with the environment its template gives them,
+// over dynalite and the local SQS and Secrets Manager endpoint, behind a gateway that throttles
+// as the stage does, with the retry queue and event source mapping the template declares.
+// `startLocalRelay` wires the TypeScript handlers to in-memory twins for the tests and runs
+// that reach into the ledger and queue; it is never the deployed path.
 import { isUtf8 } from "node:buffer";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { dirname } from "node:path";
-import type { APIGatewayProxyEvent } from "aws-lambda";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { SQSClient } from "@aws-sdk/client-sqs";
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { MemoryLedger, MemoryQueue, MemorySecrets } from "../lambda/adapters/memory";
 import { createOpscomHttpClient } from "../lambda/adapters/opscom-http";
 import { loadConfig, type RelayConfig } from "../lambda/config";
@@ -15,7 +20,18 @@ import { type Clock, type SecretSource, systemClock } from "../lambda/ports";
 import { createRetryWorker, type RetryWorkerHandler } from "../lambda/retry-core";
 import { parseTokenSecret, SecretCache } from "../lambda/secret-cache";
 import { createPowertoolsTelemetry, type Telemetry } from "../lambda/telemetry";
+import { createLedgerTable, startDynalite, useLocalAws } from "../test/support/dynalite";
+import { type AwsEndpoint, startAwsEndpoint } from "./aws-endpoint";
+import { pollOnce } from "./event-source";
 import { type OpscomSandbox, startOpscomSandbox } from "./opscom-sandbox";
+import {
+  type Assembly,
+  type Reference,
+  readStackShape,
+  resolveEnvironment,
+  type StackShape,
+  synthesizeStack,
+} from "./template-config";
 import { generateSigningSecret } from "./vendor-kit";
 
 export const DEMO_VENDOR = "demo-vendor";
@@ -114,21 +130,7 @@ export async function startLocalRelay(options: LocalRelayOptions): Promise<Local
   const ingest = createIngestHandler(shared);
   const worker = createRetryWorker(shared);
 
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (chunk: Buffer) => chunks.push(chunk));
-    req.on("end", () => {
-      ingest(toRestEvent(req, Buffer.concat(chunks)))
-        .then((result) => {
-          res.writeHead(result.statusCode, result.headers as http.OutgoingHttpHeaders);
-          res.end(result.body);
-        })
-        .catch(() => {
-          res.writeHead(500, { "content-type": "application/json" });
-          res.end('{"status":"error"}');
-        });
-    });
-  });
+  const server = serve(async (event) => (await ingest(event)) as APIGatewayProxyResult);
   await new Promise<void>((resolve) => server.listen(options.relayPort ?? 0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
 
@@ -169,6 +171,240 @@ export async function startLocalRelay(options: LocalRelayOptions): Promise<Local
       if (!options.sandbox) await sandbox.close();
     },
   };
+}
+
+export interface DeployedRelayOptions {
+  readonly relayPort?: number;
+  readonly sandboxPort?: number;
+  readonly secrets: LocalSecrets;
+  /** Stack context, as `cdk synth -c key=value` takes it (e.g. `{ retryMaxAttempts: 3 }`). */
+  readonly context?: Record<string, unknown>;
+  /** How often the event source mapping polls the retry queue; 0 polls only on `drainOnce`. */
+  readonly workerIntervalMs?: number;
+  /** The gateway's throttle clock; the bundles run on the real one, as in Lambda. */
+  readonly clock?: Clock;
+}
+
+export interface DeployedRelay {
+  readonly url: string;
+  readonly sandbox: OpscomSandbox;
+  readonly aws: AwsEndpoint;
+  readonly assembly: Assembly;
+  readonly shape: StackShape;
+  /** The local names the template's references resolved to. */
+  readonly ledgerTableName: string;
+  readonly retryQueueUrl: string;
+  readonly deadLetterQueueUrl: string;
+  /** One poll by each of the mapping's concurrent pollers; answers how many messages they handled. */
+  drainOnce(): Promise<number>;
+  close(): Promise<void>;
+}
+
+type Handler<E, R> = (event: E) => Promise<R>;
+
+/**
+ * `npm start`: the relay as the template deploys it. The bundles read their environment from
+ * process.env when they load (as in Lambda), so one deployed relay runs per process.
+ */
+export async function startDeployedRelay(options: DeployedRelayOptions): Promise<DeployedRelay> {
+  const clock = options.clock ?? systemClock;
+  const assembly = await synthesizeStack(options.context);
+  const shape = readStackShape(assembly.template, assembly.directory);
+  const literal = (name: string) => {
+    const value = shape.ingest.environment[name];
+    if (typeof value !== "string") throw new Error(`template: ${name} is not a literal`);
+    return value;
+  };
+  const sandbox =
+    options.sandboxPort === undefined
+      ? await startOpscomSandbox({
+          clients: { [literal("OPSCOM_CLIENT_CODE")]: { tokens: [options.secrets.opscomToken] } },
+        })
+      : await startOpscomSandbox({
+          port: options.sandboxPort,
+          clients: { [literal("OPSCOM_CLIENT_CODE")]: { tokens: [options.secrets.opscomToken] } },
+        });
+  const dynamo = await startDynalite();
+  const aws = await startAwsEndpoint();
+  useLocalAws({ dynamodb: dynamo.endpoint, sqs: aws.url, secretsManager: aws.url });
+
+  const ledgerTableName = "ledger";
+  const dynamoClient = new DynamoDBClient({});
+  await createLedgerTable(dynamoClient, ledgerTableName);
+  dynamoClient.destroy();
+  const deadLetterQueueUrl = aws.createQueue("dead-letter", {
+    MessageRetentionPeriod: String(shape.deadLetterQueue.retentionSeconds),
+  });
+  const deadLetterQueueArn = "arn:aws:sqs:us-east-1:000000000000:dead-letter";
+  const retryQueueUrl = aws.createQueue("retry", {
+    VisibilityTimeout: String(shape.retryQueue.visibilityTimeoutSeconds),
+    MessageRetentionPeriod: String(shape.retryQueue.retentionSeconds),
+    RedrivePolicy: JSON.stringify({
+      deadLetterTargetArn: deadLetterQueueArn,
+      maxReceiveCount: shape.retryQueue.maxReceiveCount,
+    }),
+  });
+  const tokenSecretArn = shape.tokenSecret
+    ? aws.putSecret("opscom-permit-relay/opscom-token", options.secrets.opscomToken)
+    : undefined;
+  const local: Record<string, string | undefined> = {
+    [shape.ledgerTable.logicalId]: ledgerTableName,
+    [shape.retryQueue.logicalId]: retryQueueUrl,
+    ...(shape.tokenSecret ? { [shape.tokenSecret.logicalId]: tokenSecretArn } : {}),
+  };
+  const arns: Record<string, string> = {
+    [shape.retryQueue.logicalId]: "arn:aws:sqs:us-east-1:000000000000:retry",
+    [shape.deadLetterQueue.logicalId]: deadLetterQueueArn,
+  };
+  const resolve = (ref: Reference) =>
+    "Ref" in ref ? local[ref.Ref] : ref["Fn::GetAtt"][1] === "Arn" ? arns[ref["Fn::GetAtt"][0]] : undefined;
+  const environment: Record<string, string> = {
+    ...resolveEnvironment(shape.ingest.environment, resolve),
+    // The one value not taken from the template: OPS-COM is the local sandbox.
+    OPSCOM_BASE_URL: sandbox.url,
+  };
+  // Lambda reads NODE_OPTIONS when it starts node; here node is already running.
+  delete environment.NODE_OPTIONS;
+  const config = loadConfig(environment);
+  // An imported token secret is named by the template; the vendors' are found by prefix.
+  if (!shape.tokenSecret) aws.putSecret(config.opscomTokenSecretId, options.secrets.opscomToken);
+  for (const vendor of config.vendors.values()) {
+    if (vendor.opscom?.tokenSecretId) aws.putSecret(vendor.opscom.tokenSecretId, options.secrets.opscomToken);
+    aws.putSecret(
+      config.vendorSecretPrefix + vendor.id,
+      JSON.stringify({ signingSecrets: [options.secrets.vendorSecret] }),
+    );
+  }
+  Object.assign(process.env, environment);
+  const ingest = loadBundle<APIGatewayProxyEvent, APIGatewayProxyResult>(shape.ingest);
+  const worker = loadBundle<SQSEvent, SQSBatchResponse>(shape.retryWorker);
+
+  const throttle = tokenBucket(shape.gateway.rateLimit, shape.gateway.burstLimit, clock);
+  const server = serve(async (event) => {
+    if (!throttle()) {
+      // API Gateway answers before the function; the body and header are the stack's gateway response.
+      return {
+        statusCode: 429,
+        headers: { "content-type": "application/json", "Retry-After": "1" },
+        body: '{"status":"throttled"}',
+      };
+    }
+    const result = await withTimeout(ingest(event), shape.ingest.timeoutMs);
+    // A function cut off by its timeout reaches the vendor as API Gateway's 502.
+    return (
+      result ?? {
+        statusCode: 502,
+        headers: { "content-type": "application/json" },
+        body: '{"message": "Internal server error"}',
+      }
+    );
+  });
+  await new Promise<void>((done) => server.listen(options.relayPort ?? 0, "127.0.0.1", done));
+  const { port } = server.address() as AddressInfo;
+
+  const sqs = new SQSClient({});
+  const timedWorker = async (event: SQSEvent): Promise<SQSBatchResponse> => {
+    const result = await withTimeout(worker(event), shape.retryWorker.timeoutMs);
+    // Timed out: Lambda deletes nothing; the batch comes back after the visibility timeout.
+    return result ?? { batchItemFailures: event.Records.map((r) => ({ itemIdentifier: r.messageId })) };
+  };
+  const poll = {
+    batchSize: shape.eventSource.batchSize,
+    reportBatchItemFailures: shape.eventSource.reportBatchItemFailures,
+  };
+  async function drainOnce(): Promise<number> {
+    const pollers = Array.from({ length: shape.eventSource.maxConcurrency }, () =>
+      pollOnce(sqs, retryQueueUrl, timedWorker, poll),
+    );
+    return (await Promise.all(pollers)).reduce((a, b) => a + b, 0);
+  }
+  let stopped = false;
+  let draining = Promise.resolve();
+  const interval = options.workerIntervalMs ?? 1000;
+  const timer =
+    interval > 0
+      ? setInterval(() => {
+          if (stopped) return;
+          draining = draining.then(() => drainOnce().then(() => undefined)).catch(() => undefined);
+        }, interval)
+      : undefined;
+  timer?.unref();
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    sandbox,
+    aws,
+    assembly,
+    shape,
+    ledgerTableName,
+    retryQueueUrl,
+    deadLetterQueueUrl,
+    drainOnce,
+    async close() {
+      stopped = true;
+      if (timer) clearInterval(timer);
+      await draining;
+      server.closeAllConnections();
+      await new Promise<void>((done) => server.close(() => done()));
+      sqs.destroy();
+      await sandbox.close();
+      await aws.close();
+      await dynamo.close();
+    },
+  };
+}
+
+/** Requires a function's bundle afresh (a second relay in the process gets its own module state). */
+function loadBundle<E, R>(fn: StackShape["ingest"]): Handler<E, R> {
+  delete require.cache[fn.bundle];
+  const handler = (require(fn.bundle) as Record<string, unknown>)[fn.handlerExport];
+  if (typeof handler !== "function") throw new Error(`${fn.bundle} exports no ${fn.handlerExport}`);
+  return handler as Handler<E, R>;
+}
+
+async function withTimeout<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<undefined>((done) => {
+    timer = setTimeout(() => done(undefined), ms);
+  });
+  try {
+    return await Promise.race([work, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The stage's throttle: `burst` requests at once, refilled at `rate` a second. */
+function tokenBucket(rate: number, burst: number, clock: Clock): () => boolean {
+  let tokens = burst;
+  let last = clock.now();
+  return () => {
+    const now = clock.now();
+    tokens = Math.min(burst, tokens + ((now - last) / 1000) * rate);
+    last = now;
+    if (tokens < 1) return false;
+    tokens -= 1;
+    return true;
+  };
+}
+
+/** The HTTP side of API Gateway's REST proxy integration: request in, event to the handler, answer out. */
+function serve(handle: (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>): http.Server {
+  return http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => {
+      handle(toRestEvent(req, Buffer.concat(chunks)))
+        .then((result) => {
+          res.writeHead(result.statusCode, result.headers as http.OutgoingHttpHeaders);
+          res.end(result.body);
+        })
+        .catch(() => {
+          res.writeHead(500, { "content-type": "application/json" });
+          res.end('{"status":"error"}');
+        });
+    });
+  });
 }
 
 /** What API Gateway's REST proxy integration would hand the function (payload v1). */
