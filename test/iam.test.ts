@@ -15,6 +15,7 @@ import type { CfnElement } from "aws-cdk-lib";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createDynamoLedger } from "../lambda/adapters/dynamodb-ledger";
 import type { AwsEndpoint } from "../local/aws-endpoint";
+import { startConsole } from "../local/console-server";
 import { buildStack } from "./cdk/support";
 import {
   ACCOUNT,
@@ -292,6 +293,7 @@ function sqsCommandsOf(
 describe("the on-call policy in docs/deploy.md, against npm run ledger and the runbook's redrive", () => {
   const names = RUNS[2] as Run;
   const outputs: Record<string, string> = {
+    StackName: "OpscomPermitRelay",
     LedgerTableName: names.table,
     DeadLetterQueueArn: queueArn(names.dlq),
     RetryQueueArn: queueArn(names.retry),
@@ -303,6 +305,7 @@ describe("the on-call policy in docs/deploy.md, against npm run ledger and the r
   const stops: Array<() => Promise<void>> = [];
   let dynamoUrl: string;
   let sqsUrl: string;
+  let deadLetterQueueUrl: string;
 
   beforeAll(async () => {
     // The stand-ins themselves; only the on-call engineer's calls go through a recorder.
@@ -329,7 +332,7 @@ describe("the on-call policy in docs/deploy.md, against npm run ledger and the r
       expiresAt: Math.floor(now / 1000) + 86_400,
     });
     client.destroy();
-    aws.createQueue(names.dlq);
+    deadLetterQueueUrl = aws.createQueue(names.dlq).replace(aws.url, awsProxy.url);
     aws.createQueue(names.retry, {
       RedrivePolicy: JSON.stringify({ deadLetterTargetArn: queueArn(names.dlq), maxReceiveCount: 3 }),
     });
@@ -374,6 +377,46 @@ describe("the on-call policy in docs/deploy.md, against npm run ledger and the r
     sqs.destroy();
   });
 
+  it("the delivery console reads and redrives through the same stand-ins", async () => {
+    // The console as bin/console.ts builds it for a stack, its clients on the recorded endpoints.
+    const dynamo = new DynamoDBClient({ ...local, endpoint: dynamoUrl });
+    const sqs = new sqsCommands.SQSClient({ ...local, endpoint: sqsUrl });
+    const running = await startConsole({
+      ledger: createDynamoLedger(names.table, dynamo),
+      sqs,
+      deadLetterQueueUrl,
+      deadLetterQueueArn: queueArn(names.dlq),
+      retryQueueArn: queueArn(names.retry),
+      clock: { now: () => Date.now() },
+      label: "stack OpscomPermitRelay",
+    });
+    try {
+      const page = async (pathAndQuery: string, init?: RequestInit) => {
+        const response = await fetch(`${running.url}${pathAndQuery}`, { redirect: "manual", ...init });
+        return { status: response.status, text: await response.text() };
+      };
+      // The day's list (byHour), a search by webhook and by reference, a webhook's history.
+      expect((await page("/")).text).toContain("msg_oncall");
+      expect((await page("/search?q=acme/msg_oncall")).status).toBe(200);
+      expect((await page("/search?q=ref-oncall")).text).toContain("msg_oncall");
+      expect((await page("/webhook?vendor=acme&id=msg_oncall")).status).toBe(200);
+      expect((await page("/dlq")).status).toBe(200);
+      const confirm = await page("/dlq/redrive");
+      const csrf = /name="csrf" value="([^"]+)"/.exec(confirm.text)?.[1] ?? "";
+      const redrive = await page("/dlq/redrive", {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ csrf, expected: "0" }).toString(),
+      });
+      expect(redrive.status).toBe(303);
+      expect(unmappedRequests().filter((u) => u.startsWith("operator:"))).toEqual([]);
+    } finally {
+      await running.close();
+      dynamo.destroy();
+      sqs.destroy();
+    }
+  });
+
   it("allows every call on-call makes, and every action it grants is used", () => {
     const policyText = runbookBlock("On-call permissions", "json").replace(/<(\w+)>/g, (_, name: string) => {
       const value = name === "Region" ? REGION : name === "Account" ? ACCOUNT : outputs[name];
@@ -387,6 +430,7 @@ describe("the on-call policy in docs/deploy.md, against npm run ledger and the r
       new Set([
         "dynamodb:GetItem",
         "dynamodb:Query",
+        "dynamodb:BatchGetItem",
         "sqs:StartMessageMoveTask",
         "sqs:ListMessageMoveTasks",
         "sqs:ReceiveMessage",
@@ -403,7 +447,12 @@ describe("the on-call policy in docs/deploy.md, against npm run ledger and the r
       })),
       { action: "logs:GetQueryResults", resource: "*" },
     ];
-    const { denied, unused } = audit([...recorded, ...logsInsights], () => statements);
+    // bin/console.ts reads the table and queue names from the stack (no local stand-in).
+    const stackOutputs: AwsCall = {
+      action: "cloudformation:DescribeStacks",
+      resource: `arn:aws:cloudformation:${REGION}:${ACCOUNT}:stack/OpscomPermitRelay/0f0e0d0c-0000-4000-8000-000000000000`,
+    };
+    const { denied, unused } = audit([...recorded, ...logsInsights, stackOutputs], () => statements);
     expect(denied).toEqual([]);
     expect(unused).toEqual([]);
   });
