@@ -457,3 +457,197 @@ describe("the on-call policy in docs/deploy.md, against npm run ledger and the r
     expect(unused).toEqual([]);
   });
 });
+
+/**
+ * What CloudFormation does with each resource type this stack declares, as IAM actions: create,
+ * read back, update in place, tag, delete (CloudFormation resource-provider schemas, "handlers").
+ * A type missing here fails the test, so a new kind of resource cannot slip past the policy.
+ */
+const PROVISIONING: Record<string, readonly string[]> = {
+  "AWS::CDK::Metadata": [],
+  "AWS::SecretsManager::Secret": [
+    "secretsmanager:CreateSecret",
+    "secretsmanager:DescribeSecret",
+    "secretsmanager:UpdateSecret",
+    "secretsmanager:TagResource",
+    "secretsmanager:DeleteSecret",
+  ],
+  "AWS::DynamoDB::Table": [
+    "dynamodb:CreateTable",
+    "dynamodb:DescribeTable",
+    "dynamodb:UpdateTable",
+    "dynamodb:DeleteTable",
+    "dynamodb:UpdateTimeToLive",
+    "dynamodb:DescribeTimeToLive",
+    "dynamodb:UpdateContinuousBackups",
+    "dynamodb:DescribeContinuousBackups",
+    "dynamodb:TagResource",
+  ],
+  "AWS::SQS::Queue": [
+    "sqs:CreateQueue",
+    "sqs:GetQueueAttributes",
+    "sqs:SetQueueAttributes",
+    "sqs:TagQueue",
+    "sqs:DeleteQueue",
+  ],
+  "AWS::SQS::QueuePolicy": ["sqs:SetQueueAttributes"],
+  "AWS::Logs::LogGroup": [
+    "logs:CreateLogGroup",
+    "logs:DescribeLogGroups",
+    "logs:PutRetentionPolicy",
+    "logs:TagResource",
+    "logs:DeleteLogGroup",
+  ],
+  "AWS::IAM::Role": [
+    "iam:CreateRole",
+    "iam:GetRole",
+    "iam:TagRole",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:AttachRolePolicy",
+    "iam:DetachRolePolicy",
+    "iam:DeleteRole",
+  ],
+  "AWS::IAM::Policy": ["iam:PutRolePolicy", "iam:GetRolePolicy", "iam:DeleteRolePolicy"],
+  "AWS::Lambda::Function": [
+    "lambda:CreateFunction",
+    "lambda:GetFunction",
+    "lambda:UpdateFunctionCode",
+    "lambda:UpdateFunctionConfiguration",
+    "lambda:PutFunctionConcurrency",
+    "lambda:DeleteFunctionConcurrency",
+    "lambda:TagResource",
+    "lambda:DeleteFunction",
+    "iam:PassRole",
+  ],
+  "AWS::Lambda::Permission": ["lambda:AddPermission", "lambda:RemovePermission"],
+  "AWS::Lambda::EventSourceMapping": [
+    "lambda:CreateEventSourceMapping",
+    "lambda:GetEventSourceMapping",
+    "lambda:UpdateEventSourceMapping",
+    "lambda:DeleteEventSourceMapping",
+  ],
+  // API Gateway authorizes its control plane by HTTP verb on the resource's path.
+  ...Object.fromEntries(
+    ["RestApi", "Deployment", "Stage", "Resource", "Method", "GatewayResponse", "RequestValidator"].map(
+      (t) => [
+        `AWS::ApiGateway::${t}`,
+        ["apigateway:GET", "apigateway:POST", "apigateway:PUT", "apigateway:PATCH", "apigateway:DELETE"],
+      ],
+    ),
+  ),
+  "AWS::ApiGateway::Account": ["apigateway:GET", "apigateway:PATCH", "iam:PassRole"],
+  "AWS::WAFv2::WebACL": [
+    "wafv2:CreateWebACL",
+    "wafv2:GetWebACL",
+    "wafv2:UpdateWebACL",
+    "wafv2:TagResource",
+    "wafv2:DeleteWebACL",
+  ],
+  "AWS::WAFv2::WebACLAssociation": [
+    "wafv2:AssociateWebACL",
+    "wafv2:DisassociateWebACL",
+    "wafv2:GetWebACLForResource",
+    "apigateway:SetWebACL",
+  ],
+  "AWS::KMS::Key": [
+    "kms:CreateKey",
+    "kms:DescribeKey",
+    "kms:PutKeyPolicy",
+    "kms:EnableKeyRotation",
+    "kms:TagResource",
+    "kms:ScheduleKeyDeletion",
+  ],
+  "AWS::SNS::Topic": [
+    "sns:CreateTopic",
+    "sns:GetTopicAttributes",
+    "sns:SetTopicAttributes",
+    "sns:TagResource",
+    "sns:DeleteTopic",
+  ],
+  "AWS::SNS::TopicPolicy": ["sns:SetTopicAttributes"],
+  "AWS::SNS::Subscription": ["sns:Subscribe", "sns:Unsubscribe", "sns:GetSubscriptionAttributes"],
+  "AWS::CloudWatch::Alarm": [
+    "cloudwatch:PutMetricAlarm",
+    "cloudwatch:DescribeAlarms",
+    "cloudwatch:TagResource",
+    "cloudwatch:DeleteAlarms",
+  ],
+  "AWS::CloudWatch::Dashboard": [
+    "cloudwatch:PutDashboard",
+    "cloudwatch:GetDashboard",
+    "cloudwatch:DeleteDashboards",
+  ],
+};
+
+/** Every fenced json block under a heading of docs/deploy.md, with the runbook's placeholders bound. */
+function runbookPolicies(heading: string, bindings: Record<string, string>): Statement[][] {
+  const after = DEPLOY_MD.split(`\n## ${heading}\n`)[1]?.split("\n## ")[0] ?? "";
+  return [...after.matchAll(/```json\n([\s\S]*?)```/g)].map((m) =>
+    parsePolicy(
+      JSON.parse(
+        (m[1] as string).replace(/<(\w+)>/g, (_, name: string) => {
+          const value = bindings[name];
+          if (value === undefined)
+            throw new Error(`the ${heading} policy names <${name}>, which this test does not bind`);
+          return value;
+        }),
+      ),
+    ),
+  );
+}
+
+describe("the deploy permissions in docs/deploy.md, against what cdk deploy needs", () => {
+  const stackName = "OpscomPermitRelay";
+  const [deployer, execution] = runbookPolicies("Deploy permissions", {
+    Account: ACCOUNT,
+    Region: REGION,
+    StackName: stackName,
+  });
+  // Every optional part on: the e-mail subscription, WAF, an allow-list, reserved concurrency.
+  const { template } = buildStack({
+    clientCode: "OC-TOMA",
+    alarmEmail: "oncall@example.com",
+    vendors: [{ id: "acme", allowedSourceCidrs: ["203.0.113.0/24"] }],
+    ingestReservedConcurrency: 5,
+  });
+  const types = [
+    ...new Set(
+      Object.values(template.toJSON().Resources as Record<string, { Type: string }>).map((r) => r.Type),
+    ),
+  ];
+  // IAM sees the stack's roles by the names CloudFormation gives them: the stack's name first.
+  const resourceFor = (action: string) =>
+    action.startsWith("iam:")
+      ? `arn:aws:iam::${ACCOUNT}:role/${stackName}-RelayIngestServiceRole-ABC123`
+      : "*";
+
+  it("the CloudFormation execution policy covers every resource type of the stack, and nothing more", () => {
+    expect(types.filter((t) => PROVISIONING[t] === undefined)).toEqual([]);
+    const calls: AwsCall[] = types.flatMap((t) =>
+      (PROVISIONING[t] ?? []).map((action) => ({ action, resource: resourceFor(action) })),
+    );
+    const { denied, unused } = audit(calls, () => execution ?? []);
+    expect(denied).toEqual([]);
+    expect(unused).toEqual([]);
+  });
+
+  it("the deploying identity only assumes the bootstrap roles and reads the stack's outputs", () => {
+    const role = (name: string) => `arn:aws:iam::${ACCOUNT}:role/cdk-hnb659fds-${name}-${ACCOUNT}-${REGION}`;
+    const calls: AwsCall[] = [
+      { action: "sts:AssumeRole", resource: role("deploy-role") },
+      { action: "sts:AssumeRole", resource: role("file-publishing-role") },
+      { action: "sts:AssumeRole", resource: role("lookup-role") },
+      {
+        action: "cloudformation:DescribeStacks",
+        resource: `arn:aws:cloudformation:${REGION}:${ACCOUNT}:stack/${stackName}/0f0e0d0c-0000-4000-8000-000000000000`,
+      },
+    ];
+    const { denied, unused } = audit(calls, () => deployer ?? []);
+    expect(denied).toEqual([]);
+    expect(unused).toEqual([]);
+    // Nothing that creates resources directly: that is the execution role's job.
+    expect(evaluate(deployer ?? [], { action: "lambda:CreateFunction", resource: "*" }).decision).toBe(
+      "implicitDeny",
+    );
+  });
+});
