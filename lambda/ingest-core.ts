@@ -156,8 +156,10 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
       const fresh = await vendorSecrets(vendor, true).catch(() => undefined);
       if (fresh) verified = verifyWith(fresh);
     }
-    if (!verified.ok)
+    if (!verified.ok) {
+      telemetry.countFor("SignatureFailed", { vendorId: vendor.id });
       return refused(401, { status: "unauthorized" }, vendor.id, `signature ${verified.reason}`);
+    }
     const webhookId = verified.webhookId;
     if (!WEBHOOK_ID_PATTERN.test(webhookId)) {
       // Checked after the signature, so only a genuine sender learns the rule. The ledger key

@@ -29,6 +29,14 @@ export type MetricName =
   /** The ingest handler answered 500 (it does not throw, so Lambda's Errors metric never sees it). */
   | "HandlerError";
 
+/**
+ * Counts that also carry the vendor's id as a dimension, so one vendor's burst stands out from
+ * the service-wide sum (one alarm per configured vendor reads them).
+ */
+export type VendorMetricName =
+  /** A configured vendor's request whose signature did not verify: a botched rotation, a prober. */
+  "SignatureFailed";
+
 /** Metrics that carry a measured value rather than a count of one. */
 export type GaugeName =
   /** Seconds since the delivery was first received, for each parked delivery the retry worker sees (statistic Maximum). */
@@ -54,6 +62,8 @@ export interface Telemetry {
   warn(message: string, fields: LogFields): void;
   error(message: string, fields: LogFields): void;
   count(metric: MetricName): void;
+  /** Counts one under the service and the vendor, as its own EMF entry. */
+  countFor(metric: VendorMetricName, dimensions: { readonly vendorId: string }): void;
   latency(milliseconds: number): void;
   /** Records one measured value of a gauge metric (in seconds). */
   gauge(metric: GaugeName, seconds: number): void;
@@ -89,6 +99,13 @@ export function createPowertoolsTelemetry(options: TelemetryOptions = {}): Telem
       metrics.addMetric(metric, MetricUnit.Count, 1);
       pending = true;
     },
+    countFor(metric, { vendorId }) {
+      // A single-metric entry is written at once with its own dimensions, so the vendor's id
+      // never joins the dimensions of the invocation's other metrics.
+      const single = metrics.singleMetric();
+      single.addDimension("vendorId", vendorId);
+      single.addMetric(metric, MetricUnit.Count, 1);
+    },
     latency(milliseconds) {
       metrics.addMetric("OpscomLatency", MetricUnit.Milliseconds, milliseconds);
       pending = true;
@@ -118,6 +135,8 @@ export class RecordingTelemetry implements Telemetry {
   readonly lines: { level: string; message: string; fields: LogFields }[] = [];
   readonly metrics: Record<string, number> = {};
   readonly gauges: Record<string, number[]> = {};
+  /** Per-vendor counts, keyed by metric and then vendor id. */
+  readonly vendorMetrics: Record<string, Record<string, number>> = {};
   info(message: string, fields: LogFields): void {
     this.lines.push({ level: "INFO", message, fields });
   }
@@ -129,6 +148,11 @@ export class RecordingTelemetry implements Telemetry {
   }
   count(metric: MetricName): void {
     this.metrics[metric] = (this.metrics[metric] ?? 0) + 1;
+  }
+  countFor(metric: VendorMetricName, { vendorId }: { readonly vendorId: string }): void {
+    const perVendor = this.vendorMetrics[metric] ?? {};
+    perVendor[vendorId] = (perVendor[vendorId] ?? 0) + 1;
+    this.vendorMetrics[metric] = perVendor;
   }
   latency(): void {}
   gauge(metric: GaugeName, seconds: number): void {

@@ -12,7 +12,13 @@ import type * as lambda from "aws-cdk-lib/aws-lambda";
 import * as sns from "aws-cdk-lib/aws-sns";
 import type * as sqs from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
-import { type GaugeName, METRICS_NAMESPACE, type MetricName, SERVICE_NAME } from "../lambda/telemetry";
+import {
+  type GaugeName,
+  METRICS_NAMESPACE,
+  type MetricName,
+  SERVICE_NAME,
+  type VendorMetricName,
+} from "../lambda/telemetry";
 
 /**
  * A delivery still parked this long after it was first received raises ParkedDeliveryAgeAlarm.
@@ -41,6 +47,11 @@ export interface RelayMonitoringProps {
    * @default 20
    */
   readonly api5xxMinimumRequests?: number;
+  /**
+   * The vendors that each get a SignatureFailuresAlarm.
+   * @default the vendors of the PermitDeleteRelay it is built in (none in any other scope)
+   */
+  readonly vendorIds?: readonly string[];
 }
 
 /** The alarms the relay raises, all wired to `alarmTopic`. */
@@ -69,11 +80,24 @@ interface AlarmSpec {
   readonly threshold: number;
   readonly evaluationPeriods?: number;
   readonly datapointsToAlarm?: number;
+  /** The runbook's section, when several alarms share one. @default the alarm's id */
+  readonly runbookSection?: string;
+}
+
+/** The vendors of the relay construct that builds this one, which it validated before. */
+function vendorsOfScope(scope: Construct): string[] {
+  const vendors = (scope as { vendors?: readonly { readonly id: string }[] }).vendors;
+  return vendors?.map((v) => v.id) ?? [];
 }
 
 export class RelayMonitoring extends Construct {
   public readonly alarmTopic: sns.Topic;
   public readonly alarms: RelayAlarms;
+  /**
+   * One per configured vendor, by vendor id: that vendor's requests fail their signature (a
+   * botched secret rotation answers it 401 until its sender gives up).
+   */
+  public readonly signatureFailureAlarms: Readonly<Record<string, cloudwatch.Alarm>>;
   public readonly dashboard: cloudwatch.Dashboard;
 
   constructor(scope: Construct, id: string, props: RelayMonitoringProps) {
@@ -81,6 +105,7 @@ export class RelayMonitoring extends Construct {
     const stack = Stack.of(this);
     const { api, ingestFunction, retryWorkerFunction, retryQueue, deadLetterQueue } = props;
     const minimumRequests = props.api5xxMinimumRequests ?? DEFAULT_API_5XX_MINIMUM_REQUESTS;
+    const vendorIds = props.vendorIds ?? vendorsOfScope(scope);
 
     // ---- Topic -----------------------------------------------------------------------
     const alarmTopicKey = new kms.Key(this, "AlarmTopicKey", {
@@ -142,7 +167,7 @@ export class RelayMonitoring extends Construct {
     const oneMinute = Duration.minutes(1);
     const alarm = (alarmId: string, spec: AlarmSpec): cloudwatch.Alarm => {
       const created = new cloudwatch.Alarm(this, alarmId, {
-        alarmDescription: `${spec.description} Runbook: docs/deploy.md, "Answer an alarm", ${alarmId}.`,
+        alarmDescription: `${spec.description} Runbook: docs/deploy.md, "Answer an alarm", ${spec.runbookSection ?? alarmId}.`,
         metric: spec.metric,
         threshold: spec.threshold,
         evaluationPeriods: spec.evaluationPeriods ?? 1,
@@ -252,6 +277,33 @@ export class RelayMonitoring extends Construct {
       }),
     };
 
+    const vendorMetric = (metricName: VendorMetricName, vendorId: string, period: Duration, label = false) =>
+      new cloudwatch.Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName,
+        dimensionsMap: { service: SERVICE_NAME, vendorId },
+        statistic: "Sum",
+        period,
+        // A label would turn an alarm's metric into a metric math query: the dashboard's only.
+        ...(label ? { label: vendorId } : {}),
+      });
+    // Per vendor, because the service-wide WebhookRejected sum hides one vendor's 401s among
+    // everyone's 4xx; in 2 different minutes so a single stray request does not page.
+    this.signatureFailureAlarms = Object.fromEntries(
+      vendorIds.map((vendorId) => [
+        vendorId,
+        alarm(`SignatureFailuresAlarm-${vendorId}`, {
+          description:
+            `Requests for vendor ${vendorId} fail their signature: a botched signing-secret rotation ` +
+            "(the vendor gets 401 until its sender gives up), or someone probing its URL.",
+          metric: vendorMetric("SignatureFailed", vendorId, oneMinute),
+          threshold: 1,
+          runbookSection: "SignatureFailuresAlarm",
+          ...persistent,
+        }),
+      ]),
+    );
+
     // ---- Dashboard -------------------------------------------------------------------
     const graph = (title: string, metrics: cloudwatch.IMetric[], width = 12) =>
       new cloudwatch.GraphWidget({ title, left: metrics, width, height: 6 });
@@ -326,10 +378,21 @@ export class RelayMonitoring extends Construct {
             12,
           ),
         ],
+        ...(vendorIds.length === 0
+          ? []
+          : [
+              [
+                graph(
+                  "Signature failures by vendor",
+                  vendorIds.map((id) => vendorMetric("SignatureFailed", id, Duration.minutes(5), true)),
+                  24,
+                ),
+              ],
+            ]),
         [
           new cloudwatch.AlarmStatusWidget({
             title: "Alarms",
-            alarms: Object.values(this.alarms),
+            alarms: [...Object.values(this.alarms), ...Object.values(this.signatureFailureAlarms)],
             width: 24,
             height: 4,
           }),

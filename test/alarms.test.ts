@@ -6,6 +6,7 @@
 // metric or changing a dimension fails here.
 import { Match } from "aws-cdk-lib/assertions";
 import { afterEach, describe, expect, it } from "vitest";
+import { generateSigningSecret } from "../local/vendor-kit";
 import { buildStack } from "./cdk/support";
 import { startScenario } from "./support/alarm-scenario";
 import { type AlarmState, alarmsFromTemplate, evaluateAlarm, MetricStore } from "./support/cloudwatch";
@@ -13,7 +14,12 @@ import { CLIENT_CODE, startWorld, type TestWorld, TOKEN_SECRET, VENDOR_PREFIX } 
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
-const { stack, template } = buildStack({ alarmEmail: "oncall@example.com" });
+// The vendors the scenarios' worlds may post as: each gets its own signature-failure alarm.
+const VENDORS = ["acme", "parkfast"];
+const { stack, template } = buildStack({
+  alarmEmail: "oncall@example.com",
+  vendors: VENDORS.map((id) => ({ id })),
+});
 const relay = stack.relay;
 const alarms = alarmsFromTemplate(template.findResources("AWS::CloudWatch::Alarm"));
 const ingest = Object.values(
@@ -35,8 +41,9 @@ async function scenario(
     Parameters<typeof startScenario>[0],
     "world" | "store" | "stack" | "relay" | "functionEnv" | "retryMaxAttempts"
   > = {},
+  vendorIds = ["acme"],
 ) {
-  world = await startWorld(["acme"]);
+  world = await startWorld(vendorIds);
   const store = new MetricStore();
   const run = await startScenario({
     world,
@@ -69,7 +76,8 @@ const raised = (verdicts: Map<string, Timeline>) =>
 
 describe("the alarms read from the synthesized template", () => {
   it("are all understood by the evaluator, and each relay alarm reads a metric the handlers write", () => {
-    expect(alarms.size).toBe(12);
+    // Twelve for the relay, one per configured vendor.
+    expect(alarms.size).toBe(12 + VENDORS.length);
     for (const alarm of alarms.values()) expect(alarm.periodMs).toBeGreaterThan(0);
   });
 });
@@ -163,6 +171,29 @@ describe("alarm scenarios", () => {
     await s.runUntil(30 * MINUTE, { everyMs: 10_000 });
     verdicts = s.verdicts();
     expect(raised(verdicts)).toEqual(["Api5xxRateAlarm", "IngestHandledErrorsAlarm"]);
+  }, 120_000);
+
+  it("a botched rotation raises that vendor's SignatureFailuresAlarm within 15 minutes, no other", async () => {
+    const s = await scenario({}, ["acme", "parkfast"]);
+    await s.runUntil(10 * MINUTE, { everyMs: 3 * MINUTE });
+    // The platform team replaced parkfast's secret instead of adding the new one first.
+    world?.aws.putSecret(
+      `${VENDOR_PREFIX}parkfast`,
+      JSON.stringify({ signingSecrets: [generateSigningSecret()] }),
+    );
+    await s.runUntil(40 * MINUTE, { everyMs: 3 * MINUTE });
+    const verdicts = s.verdicts();
+    // Both vendors post every round (acme first). Warm instances keep the old secret until
+    // their cache expires; from then on every parkfast webhook is refused.
+    const acme = s.run.answers.filter((_, i) => i % 2 === 0);
+    const parkfastAnswers = s.run.answers.filter((_, i) => i % 2 === 1);
+    expect(acme.every((status) => status === 200)).toBe(true);
+    expect(parkfastAnswers.slice(0, 4)).toEqual([200, 200, 200, 200]);
+    expect(parkfastAnswers.slice(-6)).toEqual(Array(6).fill(401));
+    const parkfast = [...verdicts.keys()].find((id) => id.includes("SignatureFailuresAlarmparkfast"));
+    expect(parkfast, "no signature-failure alarm for parkfast").toBeDefined();
+    expectRaisedWithin(verdicts, parkfast as string, s.run.minutes(10), 15 * MINUTE);
+    expect(raised(verdicts)).toEqual([parkfast]);
   }, 120_000);
 
   it("an unreadable signing secret raises SecretUnavailableAlarm within 15 minutes", async () => {

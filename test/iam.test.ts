@@ -15,6 +15,7 @@ import type { CfnElement } from "aws-cdk-lib";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createDynamoLedger } from "../lambda/adapters/dynamodb-ledger";
 import type { AwsEndpoint } from "../local/aws-endpoint";
+import { startConsole } from "../local/console-server";
 import { buildStack } from "./cdk/support";
 import {
   ACCOUNT,
@@ -292,6 +293,7 @@ function sqsCommandsOf(
 describe("the on-call policy in docs/deploy.md, against npm run ledger and the runbook's redrive", () => {
   const names = RUNS[2] as Run;
   const outputs: Record<string, string> = {
+    StackName: "OpscomPermitRelay",
     LedgerTableName: names.table,
     DeadLetterQueueArn: queueArn(names.dlq),
     RetryQueueArn: queueArn(names.retry),
@@ -303,6 +305,7 @@ describe("the on-call policy in docs/deploy.md, against npm run ledger and the r
   const stops: Array<() => Promise<void>> = [];
   let dynamoUrl: string;
   let sqsUrl: string;
+  let deadLetterQueueUrl: string;
 
   beforeAll(async () => {
     // The stand-ins themselves; only the on-call engineer's calls go through a recorder.
@@ -329,7 +332,7 @@ describe("the on-call policy in docs/deploy.md, against npm run ledger and the r
       expiresAt: Math.floor(now / 1000) + 86_400,
     });
     client.destroy();
-    aws.createQueue(names.dlq);
+    deadLetterQueueUrl = aws.createQueue(names.dlq).replace(aws.url, awsProxy.url);
     aws.createQueue(names.retry, {
       RedrivePolicy: JSON.stringify({ deadLetterTargetArn: queueArn(names.dlq), maxReceiveCount: 3 }),
     });
@@ -374,6 +377,46 @@ describe("the on-call policy in docs/deploy.md, against npm run ledger and the r
     sqs.destroy();
   });
 
+  it("the delivery console reads and redrives through the same stand-ins", async () => {
+    // The console as bin/console.ts builds it for a stack, its clients on the recorded endpoints.
+    const dynamo = new DynamoDBClient({ ...local, endpoint: dynamoUrl });
+    const sqs = new sqsCommands.SQSClient({ ...local, endpoint: sqsUrl });
+    const running = await startConsole({
+      ledger: createDynamoLedger(names.table, dynamo),
+      sqs,
+      deadLetterQueueUrl,
+      deadLetterQueueArn: queueArn(names.dlq),
+      retryQueueArn: queueArn(names.retry),
+      clock: { now: () => Date.now() },
+      label: "stack OpscomPermitRelay",
+    });
+    try {
+      const page = async (pathAndQuery: string, init?: RequestInit) => {
+        const response = await fetch(`${running.url}${pathAndQuery}`, { redirect: "manual", ...init });
+        return { status: response.status, text: await response.text() };
+      };
+      // The day's list (byHour), a search by webhook and by reference, a webhook's history.
+      expect((await page("/")).text).toContain("msg_oncall");
+      expect((await page("/search?q=acme/msg_oncall")).status).toBe(200);
+      expect((await page("/search?q=ref-oncall")).text).toContain("msg_oncall");
+      expect((await page("/webhook?vendor=acme&id=msg_oncall")).status).toBe(200);
+      expect((await page("/dlq")).status).toBe(200);
+      const confirm = await page("/dlq/redrive");
+      const csrf = /name="csrf" value="([^"]+)"/.exec(confirm.text)?.[1] ?? "";
+      const redrive = await page("/dlq/redrive", {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ csrf, expected: "0" }).toString(),
+      });
+      expect(redrive.status).toBe(303);
+      expect(unmappedRequests().filter((u) => u.startsWith("operator:"))).toEqual([]);
+    } finally {
+      await running.close();
+      dynamo.destroy();
+      sqs.destroy();
+    }
+  });
+
   it("allows every call on-call makes, and every action it grants is used", () => {
     const policyText = runbookBlock("On-call permissions", "json").replace(/<(\w+)>/g, (_, name: string) => {
       const value = name === "Region" ? REGION : name === "Account" ? ACCOUNT : outputs[name];
@@ -387,6 +430,7 @@ describe("the on-call policy in docs/deploy.md, against npm run ledger and the r
       new Set([
         "dynamodb:GetItem",
         "dynamodb:Query",
+        "dynamodb:BatchGetItem",
         "sqs:StartMessageMoveTask",
         "sqs:ListMessageMoveTasks",
         "sqs:ReceiveMessage",
@@ -403,8 +447,207 @@ describe("the on-call policy in docs/deploy.md, against npm run ledger and the r
       })),
       { action: "logs:GetQueryResults", resource: "*" },
     ];
-    const { denied, unused } = audit([...recorded, ...logsInsights], () => statements);
+    // bin/console.ts reads the table and queue names from the stack (no local stand-in).
+    const stackOutputs: AwsCall = {
+      action: "cloudformation:DescribeStacks",
+      resource: `arn:aws:cloudformation:${REGION}:${ACCOUNT}:stack/OpscomPermitRelay/0f0e0d0c-0000-4000-8000-000000000000`,
+    };
+    const { denied, unused } = audit([...recorded, ...logsInsights, stackOutputs], () => statements);
     expect(denied).toEqual([]);
     expect(unused).toEqual([]);
+  });
+});
+
+/**
+ * What CloudFormation does with each resource type this stack declares, as IAM actions: create,
+ * read back, update in place, tag, delete (CloudFormation resource-provider schemas, "handlers").
+ * A type missing here fails the test, so a new kind of resource cannot slip past the policy.
+ */
+const PROVISIONING: Record<string, readonly string[]> = {
+  "AWS::CDK::Metadata": [],
+  "AWS::SecretsManager::Secret": [
+    "secretsmanager:CreateSecret",
+    "secretsmanager:DescribeSecret",
+    "secretsmanager:UpdateSecret",
+    "secretsmanager:TagResource",
+    "secretsmanager:DeleteSecret",
+  ],
+  "AWS::DynamoDB::Table": [
+    "dynamodb:CreateTable",
+    "dynamodb:DescribeTable",
+    "dynamodb:UpdateTable",
+    "dynamodb:DeleteTable",
+    "dynamodb:UpdateTimeToLive",
+    "dynamodb:DescribeTimeToLive",
+    "dynamodb:UpdateContinuousBackups",
+    "dynamodb:DescribeContinuousBackups",
+    "dynamodb:TagResource",
+  ],
+  "AWS::SQS::Queue": [
+    "sqs:CreateQueue",
+    "sqs:GetQueueAttributes",
+    "sqs:SetQueueAttributes",
+    "sqs:TagQueue",
+    "sqs:DeleteQueue",
+  ],
+  "AWS::SQS::QueuePolicy": ["sqs:SetQueueAttributes"],
+  "AWS::Logs::LogGroup": [
+    "logs:CreateLogGroup",
+    "logs:DescribeLogGroups",
+    "logs:PutRetentionPolicy",
+    "logs:TagResource",
+    "logs:DeleteLogGroup",
+  ],
+  "AWS::IAM::Role": [
+    "iam:CreateRole",
+    "iam:GetRole",
+    "iam:TagRole",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:AttachRolePolicy",
+    "iam:DetachRolePolicy",
+    "iam:DeleteRole",
+  ],
+  "AWS::IAM::Policy": ["iam:PutRolePolicy", "iam:GetRolePolicy", "iam:DeleteRolePolicy"],
+  "AWS::Lambda::Function": [
+    "lambda:CreateFunction",
+    "lambda:GetFunction",
+    "lambda:UpdateFunctionCode",
+    "lambda:UpdateFunctionConfiguration",
+    "lambda:PutFunctionConcurrency",
+    "lambda:DeleteFunctionConcurrency",
+    "lambda:TagResource",
+    "lambda:DeleteFunction",
+    "iam:PassRole",
+  ],
+  "AWS::Lambda::Permission": ["lambda:AddPermission", "lambda:RemovePermission"],
+  "AWS::Lambda::EventSourceMapping": [
+    "lambda:CreateEventSourceMapping",
+    "lambda:GetEventSourceMapping",
+    "lambda:UpdateEventSourceMapping",
+    "lambda:DeleteEventSourceMapping",
+  ],
+  // API Gateway authorizes its control plane by HTTP verb on the resource's path.
+  ...Object.fromEntries(
+    ["RestApi", "Deployment", "Stage", "Resource", "Method", "GatewayResponse", "RequestValidator"].map(
+      (t) => [
+        `AWS::ApiGateway::${t}`,
+        ["apigateway:GET", "apigateway:POST", "apigateway:PUT", "apigateway:PATCH", "apigateway:DELETE"],
+      ],
+    ),
+  ),
+  "AWS::ApiGateway::Account": ["apigateway:GET", "apigateway:PATCH", "iam:PassRole"],
+  "AWS::WAFv2::WebACL": [
+    "wafv2:CreateWebACL",
+    "wafv2:GetWebACL",
+    "wafv2:UpdateWebACL",
+    "wafv2:TagResource",
+    "wafv2:DeleteWebACL",
+  ],
+  "AWS::WAFv2::WebACLAssociation": [
+    "wafv2:AssociateWebACL",
+    "wafv2:DisassociateWebACL",
+    "wafv2:GetWebACLForResource",
+    "apigateway:SetWebACL",
+  ],
+  "AWS::KMS::Key": [
+    "kms:CreateKey",
+    "kms:DescribeKey",
+    "kms:PutKeyPolicy",
+    "kms:EnableKeyRotation",
+    "kms:TagResource",
+    "kms:ScheduleKeyDeletion",
+  ],
+  "AWS::SNS::Topic": [
+    "sns:CreateTopic",
+    "sns:GetTopicAttributes",
+    "sns:SetTopicAttributes",
+    "sns:TagResource",
+    "sns:DeleteTopic",
+  ],
+  "AWS::SNS::TopicPolicy": ["sns:SetTopicAttributes"],
+  "AWS::SNS::Subscription": ["sns:Subscribe", "sns:Unsubscribe", "sns:GetSubscriptionAttributes"],
+  "AWS::CloudWatch::Alarm": [
+    "cloudwatch:PutMetricAlarm",
+    "cloudwatch:DescribeAlarms",
+    "cloudwatch:TagResource",
+    "cloudwatch:DeleteAlarms",
+  ],
+  "AWS::CloudWatch::Dashboard": [
+    "cloudwatch:PutDashboard",
+    "cloudwatch:GetDashboard",
+    "cloudwatch:DeleteDashboards",
+  ],
+};
+
+/** Every fenced json block under a heading of docs/deploy.md, with the runbook's placeholders bound. */
+function runbookPolicies(heading: string, bindings: Record<string, string>): Statement[][] {
+  const after = DEPLOY_MD.split(`\n## ${heading}\n`)[1]?.split("\n## ")[0] ?? "";
+  return [...after.matchAll(/```json\n([\s\S]*?)```/g)].map((m) =>
+    parsePolicy(
+      JSON.parse(
+        (m[1] as string).replace(/<(\w+)>/g, (_, name: string) => {
+          const value = bindings[name];
+          if (value === undefined)
+            throw new Error(`the ${heading} policy names <${name}>, which this test does not bind`);
+          return value;
+        }),
+      ),
+    ),
+  );
+}
+
+describe("the deploy permissions in docs/deploy.md, against what cdk deploy needs", () => {
+  const stackName = "OpscomPermitRelay";
+  const [deployer, execution] = runbookPolicies("Deploy permissions", {
+    Account: ACCOUNT,
+    Region: REGION,
+    StackName: stackName,
+  });
+  // Every optional part on: the e-mail subscription, WAF, an allow-list, reserved concurrency.
+  const { template } = buildStack({
+    clientCode: "OC-TOMA",
+    alarmEmail: "oncall@example.com",
+    vendors: [{ id: "acme", allowedSourceCidrs: ["203.0.113.0/24"] }],
+    ingestReservedConcurrency: 5,
+  });
+  const types = [
+    ...new Set(
+      Object.values(template.toJSON().Resources as Record<string, { Type: string }>).map((r) => r.Type),
+    ),
+  ];
+  // IAM sees the stack's roles by the names CloudFormation gives them: the stack's name first.
+  const resourceFor = (action: string) =>
+    action.startsWith("iam:")
+      ? `arn:aws:iam::${ACCOUNT}:role/${stackName}-RelayIngestServiceRole-ABC123`
+      : "*";
+
+  it("the CloudFormation execution policy covers every resource type of the stack, and nothing more", () => {
+    expect(types.filter((t) => PROVISIONING[t] === undefined)).toEqual([]);
+    const calls: AwsCall[] = types.flatMap((t) =>
+      (PROVISIONING[t] ?? []).map((action) => ({ action, resource: resourceFor(action) })),
+    );
+    const { denied, unused } = audit(calls, () => execution ?? []);
+    expect(denied).toEqual([]);
+    expect(unused).toEqual([]);
+  });
+
+  it("the deploying identity only assumes the bootstrap roles and reads the stack's outputs", () => {
+    const role = (name: string) => `arn:aws:iam::${ACCOUNT}:role/cdk-hnb659fds-${name}-${ACCOUNT}-${REGION}`;
+    const calls: AwsCall[] = [
+      { action: "sts:AssumeRole", resource: role("deploy-role") },
+      { action: "sts:AssumeRole", resource: role("file-publishing-role") },
+      { action: "sts:AssumeRole", resource: role("lookup-role") },
+      {
+        action: "cloudformation:DescribeStacks",
+        resource: `arn:aws:cloudformation:${REGION}:${ACCOUNT}:stack/${stackName}/0f0e0d0c-0000-4000-8000-000000000000`,
+      },
+    ];
+    const { denied, unused } = audit(calls, () => deployer ?? []);
+    expect(denied).toEqual([]);
+    expect(unused).toEqual([]);
+    // Nothing that creates resources directly: that is the execution role's job.
+    expect(evaluate(deployer ?? [], { action: "lambda:CreateFunction", resource: "*" }).decision).toBe(
+      "implicitDeny",
+    );
   });
 });

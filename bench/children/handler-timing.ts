@@ -38,6 +38,7 @@ const silent: Telemetry = {
   warn() {},
   error() {},
   count() {},
+  countFor() {},
   latency() {},
   gauge() {},
   flush() {},

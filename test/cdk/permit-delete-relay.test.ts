@@ -871,8 +871,10 @@ describe("alarms and dashboard", () => {
     });
   });
 
-  it("has exactly the twelve alarms, all wired to the topic", () => {
-    full.template.resourceCountIs("AWS::CloudWatch::Alarm", 12);
+  it("has exactly the twelve alarms and one per vendor, all wired to the topic", () => {
+    const vendorIds = full.relay.vendors.map((v) => v.id);
+    expect(Object.keys(full.relay.monitoring.signatureFailureAlarms)).toEqual(vendorIds);
+    full.template.resourceCountIs("AWS::CloudWatch::Alarm", 12 + vendorIds.length);
     expect(Object.keys(full.relay.alarms).sort()).toEqual(
       [
         "api5xxRate",

@@ -1,4 +1,4 @@
-// One scenario for the alarm tests, in simulated time: a vendor posts signed webhooks to the
+// One scenario for the alarm tests, in simulated time: each vendor of the world posts signed webhooks to the
 // real ingest handler, the real retry worker drains the retry queue on the local SQS endpoint
 // (receives scheduled by the retry schedule's visibility changes, polled every 5 simulated
 // seconds as the event source mapping would), OPS-COM is the sandbox over real HTTP and the
@@ -115,15 +115,15 @@ export async function startScenario(options: ScenarioOptions) {
 
   let sent = 0;
   const answers: number[] = [];
-  async function sendWebhook() {
+  async function sendWebhook(vendorId: string, secret: string) {
     const referenceId = world.sandbox.createPermit();
     const signed = signWebhook({
       body: canonicalEvent(referenceId),
-      secret: world.vendorSecrets.acme as string,
+      secret,
       timestamp: Math.floor(clock.now() / 1000),
     });
     const result = await invoke(() =>
-      relayUnderTest.ingest(restEvent({ headers: signed.headers, body: signed.body })),
+      relayUnderTest.ingest(restEvent({ vendorId, headers: signed.headers, body: signed.body })),
     );
     sent++;
     const t = clock.now();
@@ -149,12 +149,17 @@ export async function startScenario(options: ScenarioOptions) {
     store.add(keys.deadLetters, now, world.aws.peekMessages(deadLetterUrl).length);
   }
 
-  /** Moves simulated time to `untilMs` after the start, with a webhook every `everyMs` if given. */
+  /**
+   * Moves simulated time to `untilMs` after the start, with a webhook from each vendor every
+   * `everyMs` if given, signed with the secret the world gave the vendor (which a botched
+   * rotation leaves the vendor holding).
+   */
   async function run(untilMs: number, traffic?: { everyMs: number }) {
     let nextWebhook = clock.now();
     while (clock.now() - start < untilMs) {
       if (traffic && clock.now() >= nextWebhook) {
-        await sendWebhook();
+        for (const [vendorId, secret] of Object.entries(world.vendorSecrets))
+          await sendWebhook(vendorId, secret);
         nextWebhook += traffic.everyMs;
       }
       while (world.aws.queueStats(retryUrl).visible > 0) {

@@ -166,6 +166,12 @@ function iamCalls(
   output: Record<string, unknown>,
 ): Array<{ action: string; resource: string }> | string {
   if (prefix.startsWith("DynamoDB_")) {
+    if (operation === "BatchGetItem" && input.RequestItems && typeof input.RequestItems === "object") {
+      return Object.keys(input.RequestItems).map((table) => ({
+        action: "dynamodb:BatchGetItem",
+        resource: tableArn(table),
+      }));
+    }
     if (!DYNAMODB_OPERATIONS.has(operation) || typeof input.TableName !== "string") {
       return "no IAM mapping for this DynamoDB request";
     }

@@ -106,12 +106,20 @@ const keyOf = (m: TemplateMetric) =>
     Object.fromEntries((m.Dimensions ?? []).map((d) => [d.Name, d.Value])),
   );
 
-/** Every `AWS::CloudWatch::Alarm` of a template, keyed by the alarm's construct id in its description. */
+/**
+ * Every `AWS::CloudWatch::Alarm` of a template, keyed by the runbook section its description
+ * names, or by its logical id where several alarms share a section (one per vendor).
+ */
 export function alarmsFromTemplate(resources: Record<string, Record<string, unknown>>) {
   const alarms = new Map<string, AlarmDefinition>();
+  const sectionOf = (resource: Record<string, unknown>) =>
+    /, (\w+)\.$/.exec(String((resource.Properties as Record<string, unknown>).AlarmDescription))?.[1];
+  const sections = Object.values(resources).map(sectionOf);
   for (const [logicalId, resource] of Object.entries(resources)) {
     const p = resource.Properties as Record<string, unknown>;
-    const id = /, (\w+)\.$/.exec(String(p.AlarmDescription))?.[1] ?? logicalId;
+    const section = sectionOf(resource);
+    const shared = sections.filter((s) => s === section).length > 1;
+    const id = section !== undefined && !shared ? section : logicalId;
     const common = {
       id,
       evaluationPeriods: Number(p.EvaluationPeriods),
