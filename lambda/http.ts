@@ -1,5 +1,5 @@
 // The edge of the ingest handler: one shape for API Gateway REST (payload v1), HTTP API (v2)
-// and Lambda function URL events, and the vendor contract's answers (DESIGN.md).
+// and Lambda function URL events, and the vendor contract's answers (the README's table, docs/openapi.yaml).
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, APIGatewayProxyResult } from "aws-lambda";
 
 export type IngestEvent = APIGatewayProxyEvent | APIGatewayProxyEventV2;
@@ -16,7 +16,7 @@ export interface InboundRequest {
   readonly sourceIp: string;
 }
 
-const ROUTE = /^\/webhooks\/([^/]+)\/?$/;
+const WEBHOOK_PATH = /^\/webhooks\/([^/]+)\/?$/;
 
 /**
  * @param keep when given, only these (lower-case) headers are kept: the handler reads a
@@ -52,7 +52,7 @@ export function normalizeEvent(event: IngestEvent, keep?: ReadonlySet<string>): 
 
 function vendorFrom(parameter: string | undefined, path: string | undefined): string | undefined {
   if (parameter !== undefined) return parameter;
-  const match = ROUTE.exec(path ?? "");
+  const match = WEBHOOK_PATH.exec(path ?? "");
   if (!match) return undefined;
   try {
     return decodeURIComponent(match[1] as string);

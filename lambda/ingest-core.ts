@@ -1,13 +1,13 @@
 // The ingest flow, top to bottom: route, size, media type, vendor, allow-list, signature,
 // event, idempotency claim, OPS-COM, outcome. Every branch ends in one of the vendor
-// contract's answers (DESIGN.md). Built from a factory that receives its dependencies, so
+// contract's answers (the README's table). Built from a factory that receives its dependencies, so
 // tests pass in-memory or local-server versions and production passes the AWS ones.
 import { createHash, randomUUID } from "node:crypto";
 import type { APIGatewayProxyResult } from "aws-lambda";
 import { version as RELAY_VERSION } from "../package.json";
 import { ANSWER_BUDGET, ANSWER_CEILING_MS, type AnswerBudget } from "./budget";
 import { type DeliveryDeps, deliver, errorName, routeFor } from "./delivery";
-import { parseEvent } from "./event";
+import { parseWebhookBody } from "./event";
 import { type IngestEvent, isJsonContentType, normalizeEvent, type Reply, toResult } from "./http";
 import { readOutcome, recordFinalOutcome, recordOutcome, type Settled } from "./outcome";
 import type { Ledger, LedgerKey, LedgerRecord, RelayDeps, RetryMessage } from "./ports";
@@ -128,7 +128,7 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
     // The token is needed only after the signature checks out, but reading it alongside the
     // signing secret saves a cold start one Secrets Manager round trip. The body is parsed this
     // early only to spare a ping that read; nothing acts on it before the signature checks out.
-    const parsed = parseEvent(request.rawBody, vendor.event);
+    const parsed = parseWebhookBody(request.rawBody, vendor.event);
     if (parsed.kind !== "ping") tokens.warm(routeFor(vendor, config).tokenSecretId);
     let secrets: PreparedSecrets | undefined;
     try {
