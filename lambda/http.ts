@@ -116,13 +116,24 @@ export interface Handled {
   readonly log: LogFields;
 }
 
-export function toResult(reply: Reply): APIGatewayProxyResult {
+/**
+ * API Gateway's id for this request (REST and HTTP APIs, function URLs alike): the access log's
+ * `requestId`, so a vendor who quotes it leads on-call to the access log entry and every log line.
+ */
+export function requestIdOf(event: IngestEvent): string | undefined {
+  const id: unknown = event.requestContext?.requestId;
+  return typeof id === "string" && id !== "" ? id : undefined;
+}
+
+/** @param requestId echoed as `x-request-id`, the id a vendor quotes when asking about this answer. */
+export function toResult(reply: Reply, requestId?: string): APIGatewayProxyResult {
   const { status } = reply.answer;
   const headers: Record<string, string> = {
     "content-type": "application/json",
     "cache-control": "no-store",
     "x-content-type-options": "nosniff",
   };
+  if (requestId !== undefined) headers["x-request-id"] = requestId;
   const retryAfter =
     reply.retryAfterSeconds ?? (status === "unavailable" ? UNAVAILABLE_RETRY_AFTER_SECONDS : undefined);
   if (retryAfter !== undefined) headers["retry-after"] = String(retryAfter);

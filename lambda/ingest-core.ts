@@ -11,12 +11,12 @@ import { version as RELAY_VERSION } from "../package.json";
 import { type Admitted, createAdmission } from "./admission";
 import { ANSWER_BUDGET, ANSWER_CEILING_MS, type AnswerBudget } from "./budget";
 import { type DeliveryDeps, deliver, errorName, type Route, routeFor } from "./delivery";
-import { type Answer, type Handled, type IngestEvent, type Reply, toResult } from "./http";
+import { type Answer, type Handled, type IngestEvent, type Reply, requestIdOf, toResult } from "./http";
 import { readOutcome, recordFinalOutcome, recordOutcome, type Settled } from "./outcome";
 import type { Ledger, LedgerKey, LedgerRecord, RelayDeps, RetryMessage } from "./ports";
 import { initialRetryDelaySeconds } from "./retry-schedule";
 import { parseTokenSecret, SecretCache } from "./secret-cache";
-import type { LogFields, Telemetry } from "./telemetry";
+import { type LogFields, type Telemetry, withRequestId } from "./telemetry";
 
 export interface IngestDeps extends RelayDeps {
   readonly sleep?: (ms: number) => Promise<void>;
@@ -284,7 +284,8 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
   }
 
   return async (event) => {
-    const telemetry = deps.telemetry;
+    const requestId = requestIdOf(event);
+    const telemetry = requestId === undefined ? deps.telemetry : withRequestId(deps.telemetry, requestId);
     let result: Handled;
     try {
       result = await handle(event, telemetry);
@@ -298,7 +299,7 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
       telemetry.count("HandlerError");
       telemetry.error("webhook failed", result.log);
     }
-    const answered = toResult(result.reply);
+    const answered = toResult(result.reply, requestId);
     telemetry.info("webhook handled", { ...result.log, httpStatus: answered.statusCode });
     telemetry.flush();
     return answered;
