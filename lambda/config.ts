@@ -1,4 +1,4 @@
-// Runtime configuration, read and validated once at start-up (DESIGN.md, "Runtime configuration").
+// Runtime configuration, read and validated once at start-up (the README's Configuration table).
 // A missing or malformed value throws a ConfigError that names the variable, so a bad deploy
 // fails at init with a readable message instead of at the first webhook.
 import { type SettingNames, settingsContradiction } from "./settings";

@@ -2,7 +2,7 @@
 // connectivity check, an event type it ignores, or a precise complaint about which field is wrong.
 import type { EventMapping } from "./vendors";
 
-export type ParsedEvent =
+export type ParsedBody =
   | { readonly kind: "delete"; readonly referenceId: string; readonly type?: string }
   | { readonly kind: "ping" }
   | { readonly kind: "ignored"; readonly type: string }
@@ -18,7 +18,7 @@ export const REFERENCE_ID_PATTERN = /^[A-Za-z0-9-]{1,50}$/;
  */
 export const PING_TYPE = "relay.ping";
 
-export function parseEvent(rawBody: Buffer, mapping: EventMapping): ParsedEvent {
+export function parseWebhookBody(rawBody: Buffer, mapping: EventMapping): ParsedBody {
   let body: unknown;
   try {
     body = JSON.parse(rawBody.toString("utf8"));

@@ -1,6 +1,7 @@
 // The edge of the ingest handler: one shape for API Gateway REST (payload v1), HTTP API (v2)
-// and Lambda function URL events, and the vendor contract's answers (DESIGN.md).
+// and Lambda function URL events, and the vendor contract's answers (the README's table, docs/openapi.yaml).
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, APIGatewayProxyResult } from "aws-lambda";
+import type { LogFields } from "./telemetry";
 
 export type IngestEvent = APIGatewayProxyEvent | APIGatewayProxyEventV2;
 
@@ -16,7 +17,7 @@ export interface InboundRequest {
   readonly sourceIp: string;
 }
 
-const ROUTE = /^\/webhooks\/([^/]+)\/?$/;
+const WEBHOOK_PATH = /^\/webhooks\/([^/]+)\/?$/;
 
 /**
  * @param keep when given, only these (lower-case) headers are kept: the handler reads a
@@ -52,7 +53,7 @@ export function normalizeEvent(event: IngestEvent, keep?: ReadonlySet<string>): 
 
 function vendorFrom(parameter: string | undefined, path: string | undefined): string | undefined {
   if (parameter !== undefined) return parameter;
-  const match = ROUTE.exec(path ?? "");
+  const match = WEBHOOK_PATH.exec(path ?? "");
   if (!match) return undefined;
   try {
     return decodeURIComponent(match[1] as string);
@@ -61,23 +62,34 @@ function vendorFrom(parameter: string | undefined, path: string | undefined): st
   }
 }
 
-export type AnswerStatus =
-  | "deleted"
-  | "not_found"
-  | "ignored"
-  | "pong"
-  | "in_progress"
-  | "queued"
-  | "unauthorized"
-  | "forbidden"
-  | "rejected"
-  | "invalid"
-  | "too_large"
-  | "unsupported_media_type"
-  | "unavailable"
-  | "no_route"
-  | "method_not_allowed"
-  | "error";
+/**
+ * Each answer's HTTP status, read from its `status` so that no call site can make the two
+ * disagree (the README's contract table; docs/openapi.yaml documents every pair but the last
+ * two, which only a function URL or a catch-all route can reach).
+ */
+export const HTTP_STATUS = {
+  deleted: 200,
+  not_found: 200,
+  ignored: 200,
+  pong: 200,
+  queued: 202,
+  invalid: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  in_progress: 409,
+  too_large: 413,
+  unsupported_media_type: 415,
+  rejected: 422,
+  error: 500,
+  unavailable: 503,
+  no_route: 404,
+  method_not_allowed: 405,
+} as const satisfies Record<string, number>;
+
+export type AnswerStatus = keyof typeof HTTP_STATUS;
+
+/** The wait a 503 asks for: long enough for a brief AWS fault to pass. */
+export const UNAVAILABLE_RETRY_AFTER_SECONDS = 30;
 
 export interface Answer {
   readonly status: AnswerStatus;
@@ -93,20 +105,40 @@ export interface Answer {
 }
 
 export interface Reply {
-  readonly statusCode: number;
   readonly answer: Answer;
+  /** `in_progress` only: how long the delivery in flight can still take. */
   readonly retryAfterSeconds?: number;
 }
 
-export function toResult(reply: Reply): APIGatewayProxyResult {
+/** An answer and the fields of the log line that reports it. */
+export interface Handled {
+  readonly reply: Reply;
+  readonly log: LogFields;
+}
+
+/**
+ * API Gateway's id for this request (REST and HTTP APIs, function URLs alike): the access log's
+ * `requestId`, so a vendor who quotes it leads on-call to the access log entry and every log line.
+ */
+export function requestIdOf(event: IngestEvent): string | undefined {
+  const id: unknown = event.requestContext?.requestId;
+  return typeof id === "string" && id !== "" ? id : undefined;
+}
+
+/** @param requestId echoed as `x-request-id`, the id a vendor quotes when asking about this answer. */
+export function toResult(reply: Reply, requestId?: string): APIGatewayProxyResult {
+  const { status } = reply.answer;
   const headers: Record<string, string> = {
     "content-type": "application/json",
     "cache-control": "no-store",
     "x-content-type-options": "nosniff",
   };
-  if (reply.retryAfterSeconds !== undefined) headers["retry-after"] = String(reply.retryAfterSeconds);
-  if (reply.statusCode === 405) headers.allow = "POST";
-  return { statusCode: reply.statusCode, headers, body: JSON.stringify(reply.answer) };
+  if (requestId !== undefined) headers["x-request-id"] = requestId;
+  const retryAfter =
+    reply.retryAfterSeconds ?? (status === "unavailable" ? UNAVAILABLE_RETRY_AFTER_SECONDS : undefined);
+  if (retryAfter !== undefined) headers["retry-after"] = String(retryAfter);
+  if (status === "method_not_allowed") headers.allow = "POST";
+  return { statusCode: HTTP_STATUS[status], headers, body: JSON.stringify(reply.answer) };
 }
 
 /** `application/json`, `application/cloudevents+json` and friends, with or without parameters. */

@@ -1,22 +1,22 @@
-// The ingest flow, top to bottom: route, size, media type, vendor, allow-list, signature,
-// event, idempotency claim, OPS-COM, outcome. Every branch ends in one of the vendor
-// contract's answers (DESIGN.md). Built from a factory that receives its dependencies, so
-// tests pass in-memory or local-server versions and production passes the AWS ones.
+// The ingest flow: admission (lambda/admission.ts: route, size, media type, vendor,
+// allow-list, signature, webhook id, body) decides whether a request may be acted on; this
+// file delivers an admitted one: the ping and ignored answers, the idempotency claim, the
+// duplicate answer, OPS-COM, and recording the outcome. Every branch ends in one of the vendor
+// contract's answers (the README's table), whose HTTP status lambda/http.ts derives. Built from
+// a factory that receives its dependencies, so tests pass in-memory or local-server versions
+// and production passes the AWS ones.
 import { createHash, randomUUID } from "node:crypto";
 import type { APIGatewayProxyResult } from "aws-lambda";
 import { version as RELAY_VERSION } from "../package.json";
+import { type Admitted, createAdmission } from "./admission";
 import { ANSWER_BUDGET, ANSWER_CEILING_MS, type AnswerBudget } from "./budget";
-import { type DeliveryDeps, deliver, errorName, routeFor } from "./delivery";
-import { parseEvent } from "./event";
-import { type IngestEvent, isJsonContentType, normalizeEvent, type Reply, toResult } from "./http";
+import { type DeliveryDeps, deliver, errorName, type Route, routeFor } from "./delivery";
+import { type Answer, type Handled, type IngestEvent, type Reply, requestIdOf, toResult } from "./http";
 import { readOutcome, recordFinalOutcome, recordOutcome, type Settled } from "./outcome";
-import type { Ledger, LedgerKey, LedgerRecord, RetryMessage } from "./ports";
-import type { RelayDeps } from "./retry-core";
+import type { Ledger, LedgerKey, LedgerRecord, RelayDeps, RetryMessage } from "./ports";
 import { initialRetryDelaySeconds } from "./retry-schedule";
-import { parseSigningSecrets, parseTokenSecret, SecretCache } from "./secret-cache";
-import { type PreparedSecrets, prepareSecrets, STANDARD_WEBHOOK_HEADERS, verifySignature } from "./signature";
-import type { LogFields } from "./telemetry";
-import { sourceMatcher, type VendorConfig } from "./vendors";
+import { parseTokenSecret, SecretCache } from "./secret-cache";
+import { type LogFields, type Telemetry, withRequestId } from "./telemetry";
 
 export interface IngestDeps extends RelayDeps {
   readonly sleep?: (ms: number) => Promise<void>;
@@ -31,21 +31,18 @@ export interface IngestDeps extends RelayDeps {
 
 export type IngestHandler = (event: IngestEvent) => Promise<APIGatewayProxyResult>;
 
-/** A vendor whose signatures all fail may have rotated its secret: refetch, but not more often than this. */
-const SIGNING_SECRET_REFRESH_MS = 60_000;
-const UNAVAILABLE_RETRY_AFTER_SECONDS = 30;
-/** Standard Webhooks ids look like `msg_2KWPBgLlAfxdpx2AI54pPJ85f4W`; anything printable up to 256 is taken. */
-export const WEBHOOK_ID_PATTERN = /^[\x21-\x7e]{1,256}$/;
 /** Priming reads this many vendors' secrets at start-up; the rest are read on first use. */
 const PRIMED_VENDORS = 10;
 
+type DeliveryLog = LogFields & { readonly webhookId: string; readonly referenceId: string };
+
 export function createIngestHandler(deps: IngestDeps): IngestHandler {
-  const { config, clock, ledger, queue, telemetry } = deps;
+  const { config, clock, ledger, queue } = deps;
   const budget = deps.budget ?? ANSWER_BUDGET;
-  const cache = <T>(parse: (raw: string, id: string) => T) =>
-    new SecretCache(deps.secrets, clock, config.secretCacheTtlMs, parse, budget.secretReadMs);
-  const tokens = deps.tokens ?? cache(parseTokenSecret);
-  const signingSecrets = cache(parseSigningSecrets);
+  const tokens =
+    deps.tokens ??
+    new SecretCache(deps.secrets, clock, config.secretCacheTtlMs, parseTokenSecret, budget.secretReadMs);
+  const admission = createAdmission({ config, clock, secrets: deps.secrets, tokens, budget });
   const delivery: DeliveryDeps = {
     opscom: deps.opscom,
     tokens,
@@ -53,171 +50,58 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
     sleep: deps.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
     random: deps.random ?? Math.random,
   };
-  // Decoded secrets keyed by the cached array, so a cache refill re-decodes and nothing else does.
-  const prepared = new WeakMap<readonly string[], PreparedSecrets>();
-  const allowLists = new Map<string, (ip: string) => boolean>();
-  for (const vendor of config.vendors.values()) {
-    if (vendor.allowedSourceCidrs) allowLists.set(vendor.id, sourceMatcher(vendor.allowedSourceCidrs));
-  }
-  // The only headers the flow reads: the media type and each configured scheme's own.
-  const wantedHeaders = new Set(["content-type", ...STANDARD_WEBHOOK_HEADERS]);
-  for (const vendor of config.vendors.values()) {
-    const scheme = vendor.signature;
-    if (scheme.scheme !== "hmac") continue;
-    for (const name of [scheme.header, scheme.idHeader, scheme.timestampHeader])
-      if (name) wantedHeaders.add(name);
-  }
   if (deps.prime) {
     tokens.warm(config.opscomTokenSecretId);
+    admission.prime(PRIMED_VENDORS);
     for (const vendor of [...config.vendors.values()].slice(0, PRIMED_VENDORS)) {
-      signingSecrets.warm(config.vendorSecretPrefix + vendor.id);
       if (vendor.opscom.tokenSecretId) tokens.warm(vendor.opscom.tokenSecretId);
     }
     // A read of a key that never exists: it pays the ledger client's first-call costs now.
     ledger.get({ vendorId: "~prime", webhookId: "~prime" }).catch(() => undefined);
   }
 
-  async function vendorSecrets(vendor: VendorConfig, refresh: boolean): Promise<PreparedSecrets | undefined> {
-    const secretId = config.vendorSecretPrefix + vendor.id;
-    const raw = refresh
-      ? await signingSecrets.refresh(secretId, SIGNING_SECRET_REFRESH_MS)
-      : await signingSecrets.get(secretId);
-    if (raw === undefined) return undefined;
-    let ready = prepared.get(raw);
-    if (!ready) {
-      ready = prepareSecrets(vendor.signature, raw);
-      prepared.set(raw, ready);
-    }
-    return ready;
-  }
-
-  async function handle(event: IngestEvent): Promise<{ reply: Reply; log: LogFields }> {
-    const request = normalizeEvent(event, wantedHeaders);
-    if (request.vendorId === undefined)
-      return plain(404, { status: "no_route", reason: "POST /webhooks/{vendorId}" });
-    if (request.method !== "POST") return plain(405, { status: "method_not_allowed" });
-    telemetry.count("WebhookReceived");
-    // The path is the sender's text: it reaches a log line only when it names a configured vendor.
-    const vendorId = config.vendors.has(request.vendorId) ? request.vendorId : undefined;
-    if (request.rawBody.length > config.maxBodyBytes) {
-      return refused(
-        413,
-        { status: "too_large", reason: `the body is over ${config.maxBodyBytes} bytes` },
-        vendorId,
-      );
-    }
-    if (!isJsonContentType(request.headers["content-type"])) {
-      return refused(
-        415,
-        { status: "unsupported_media_type", reason: "send Content-Type: application/json" },
-        vendorId,
-      );
-    }
-    const vendor = vendorId === undefined ? undefined : config.vendors.get(vendorId);
-    // One answer for every authentication failure: nothing tells a prober which part failed.
-    if (!vendor) return refused(401, { status: "unauthorized" }, undefined, "unknown vendor");
-    const allowed = allowLists.get(vendor.id);
-    if (allowed && !allowed(request.sourceIp)) {
-      return refused(
-        403,
-        { status: "forbidden" },
-        vendor.id,
-        "source address not in the vendor's allow-list",
-      );
-    }
-
-    // The token is needed only after the signature checks out, but reading it alongside the
-    // signing secret saves a cold start one Secrets Manager round trip. The body is parsed this
-    // early only to spare a ping that read; nothing acts on it before the signature checks out.
-    const parsed = parseEvent(request.rawBody, vendor.event);
-    if (parsed.kind !== "ping") tokens.warm(routeFor(vendor, config).tokenSecretId);
-    let secrets: PreparedSecrets | undefined;
-    try {
-      secrets = await vendorSecrets(vendor, false);
-    } catch (error) {
-      telemetry.count("SecretUnavailable");
-      telemetry.error("signing secret unavailable", { vendorId: vendor.id, reason: errorName(error) });
-      return unavailable(
-        { status: "unavailable" },
-        { vendorId: vendor.id, reason: "signing secret unavailable" },
-      );
-    }
-    const verifyWith = (list: PreparedSecrets) =>
-      verifySignature({
-        scheme: vendor.signature,
-        secrets: list,
-        headers: request.headers,
-        rawBody: request.rawBody,
-        nowSeconds: Math.floor(clock.now() / 1000),
-        toleranceSeconds: config.signatureToleranceSeconds,
-      });
-    let verified = verifyWith(secrets as PreparedSecrets);
-    if (!verified.ok && verified.reason === "no_match") {
-      const fresh = await vendorSecrets(vendor, true).catch(() => undefined);
-      if (fresh) verified = verifyWith(fresh);
-    }
-    if (!verified.ok) {
-      telemetry.countFor("SignatureFailed", { vendorId: vendor.id });
-      return refused(401, { status: "unauthorized" }, vendor.id, `signature ${verified.reason}`);
-    }
-    const webhookId = verified.webhookId;
-    if (!WEBHOOK_ID_PATTERN.test(webhookId)) {
-      // Checked after the signature, so only a genuine sender learns the rule. The ledger key
-      // must stay well inside DynamoDB's 2 KB limit, or the vendor would get 503s forever.
-      return refused(
-        400,
-        {
-          status: "invalid",
-          field: "webhook-id",
-          reason: "the webhook id must be 1-256 printable ASCII characters",
-        },
-        vendor.id,
-        "invalid webhook-id",
-      );
-    }
-
-    if (parsed.kind === "ping") {
-      // Admission passed: answer before the ledger, the token and OPS-COM, which a ping must not touch.
+  async function handle(event: IngestEvent, telemetry: Telemetry): Promise<Handled> {
+    const admitted = await admission.admit(event, telemetry);
+    if (admitted.kind === "refused") return admitted;
+    const { vendor, webhookId, body } = admitted;
+    if (body.kind === "ping") {
+      // Admitted: answer before the ledger, the token and OPS-COM, which a ping must not touch.
       return {
-        reply: {
-          statusCode: 200,
-          answer: { status: "pong", vendorId: vendor.id, version: RELAY_VERSION, webhookId },
-        },
+        reply: { answer: { status: "pong", vendorId: vendor.id, version: RELAY_VERSION, webhookId } },
         log: { vendorId: vendor.id, webhookId, outcome: "pong" },
       };
     }
-    if (parsed.kind === "invalid") {
-      return refused(
-        400,
-        { status: "invalid", webhookId, field: parsed.field, reason: parsed.reason },
-        vendor.id,
-        `invalid ${parsed.field}`,
-        webhookId,
-      );
-    }
-    if (parsed.kind === "ignored") {
+    if (body.kind === "ignored") {
       telemetry.count("EventIgnored");
       return {
         reply: {
-          statusCode: 200,
           answer: {
             status: "ignored",
             webhookId,
-            reason: `event type ${JSON.stringify(parsed.type.slice(0, 100))} is not a delete`,
+            reason: `event type ${JSON.stringify(body.type.slice(0, 100))} is not a delete`,
           },
         },
         log: { vendorId: vendor.id, webhookId, outcome: "ignored" },
       };
     }
+    return claimAndForward(admitted, body.referenceId, telemetry);
+  }
 
-    const referenceId = parsed.referenceId;
+  async function claimAndForward(
+    { vendor, webhookId, senderId, rawBody }: Admitted,
+    referenceId: string,
+    telemetry: Telemetry,
+  ): Promise<Handled> {
     const key: LedgerKey = { vendorId: vendor.id, webhookId };
-    // Unsigned, so logged only in the shape a webhook id may take.
-    const sender = WEBHOOK_ID_PATTERN.test(verified.senderId ?? "") ? { senderId: verified.senderId } : {};
-    const log = { vendorId: vendor.id, webhookId, ...sender, referenceId };
+    const log: DeliveryLog = {
+      vendorId: vendor.id,
+      webhookId,
+      ...(senderId === undefined ? {} : { senderId }),
+      referenceId,
+    };
     const now = clock.now();
     const claimId = randomUUID();
-    const bodyHash = createHash("sha256").update(request.rawBody).digest("hex");
+    const bodyHash = createHash("sha256").update(rawBody).digest("hex");
     let claim: Awaited<ReturnType<Ledger["claim"]>>;
     try {
       claim = await ledger.claim({
@@ -236,10 +120,10 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
         { ...log, reason: "ledger unavailable" },
       );
     }
-    if (!claim.claimed) return duplicate(claim.existing, bodyHash, now, log);
+    if (!claim.claimed) return duplicate(claim.existing, bodyHash, now, log, telemetry);
 
     try {
-      return await forward(vendor, key, claimId, referenceId, log);
+      return await forward(vendor.id, routeFor(vendor, config), key, claimId, log, telemetry);
     } catch (error) {
       // Only a failure before OPS-COM was reached gets here (`forward` records every outcome
       // itself): let the vendor's retry start afresh rather than be taken for a duplicate.
@@ -249,15 +133,16 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
   }
 
   async function forward(
-    vendor: VendorConfig,
+    vendorId: string,
+    route: Route,
     key: LedgerKey,
     claimId: string,
-    referenceId: string,
-    log: LogFields & { webhookId: string; referenceId: string },
-  ): Promise<{ reply: Reply; log: LogFields }> {
-    const { webhookId } = key;
+    log: DeliveryLog,
+    telemetry: Telemetry,
+  ): Promise<Handled> {
+    const { webhookId, referenceId } = log;
     const ids = { webhookId, referenceID: referenceId };
-    const result = await deliver(delivery, routeFor(vendor, config), referenceId, {
+    const result = await deliver(delivery, route, referenceId, {
       inlineRetry: true,
       budget: { totalMs: budget.inlineDeliveryMs, minAttemptMs: budget.minInlineAttemptMs },
     });
@@ -269,7 +154,7 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
     // From here on OPS-COM has answered (or been tried): the claim is never released again, so
     // a failed ledger write cannot turn a resend into a second delete or orphan a parked one.
     const message: RetryMessage = {
-      vendorId: vendor.id,
+      vendorId,
       webhookId,
       referenceId,
       attempt: attempts,
@@ -288,17 +173,9 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
       );
     switch (reading.state) {
       case "deleted":
-        await settle("deleted");
-        return {
-          reply: { statusCode: 200, answer: { status: "deleted", ...ids } },
-          log: { ...done, ...reading.log },
-        };
       case "not_found":
-        await settle("not_found");
-        return {
-          reply: { statusCode: 200, answer: { status: "not_found", ...ids } },
-          log: { ...done, ...reading.log },
-        };
+        await settle(reading.state);
+        return { reply: { answer: { status: reading.state, ...ids } }, log: { ...done, ...reading.log } };
       case "rejected":
         await settle("rejected");
         return {
@@ -337,7 +214,7 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
         );
         telemetry.count("DeliveryQueued");
         return {
-          reply: { statusCode: 202, answer: { status: "queued", ...ids } },
+          reply: { answer: { status: "queued", ...ids } },
           log: { ...done, ...reading.log, retryInSeconds: delay },
         };
       }
@@ -349,13 +226,12 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
     bodyHash: string,
     now: number,
     log: LogFields,
-  ): { reply: Reply; log: LogFields } {
-    const ids = { webhookId: existing.webhookId, referenceID: existing.referenceId };
+    telemetry: Telemetry,
+  ): Handled {
     if (existing.bodyHash !== bodyHash) {
       telemetry.count("WebhookRejected");
       return {
         reply: {
-          statusCode: 422,
           answer: {
             status: "rejected",
             webhookId: existing.webhookId,
@@ -366,33 +242,33 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
       };
     }
     telemetry.count("DuplicateWebhook");
-    const reply = replyFor(existing, now);
+    const reply = standing(existing, now);
     return {
       reply: {
         ...reply,
-        answer: reply.statusCode === 409 ? reply.answer : { ...reply.answer, duplicate: true },
+        answer: reply.answer.status === "in_progress" ? reply.answer : { ...reply.answer, duplicate: true },
       },
       log: { ...log, outcome: `duplicate ${existing.state}` },
     };
+  }
 
-    function replyFor(record: LedgerRecord, at: number): Reply {
-      switch (record.state) {
-        case "in_progress":
-          return {
-            statusCode: 409,
-            answer: { status: "in_progress", ...ids },
-            retryAfterSeconds: Math.max(1, Math.ceil((inFlightUntil(record, at) - at) / 1000)),
-          };
-        case "deleted":
-          return { statusCode: 200, answer: { status: "deleted", ...ids } };
-        case "not_found":
-          return { statusCode: 200, answer: { status: "not_found", ...ids } };
-        case "rejected":
-          return rejectedByOpscom(ids, record.opscomErrorCode, record.lastError ?? "");
-        case "queued":
-        case "dead_lettered":
-          return { statusCode: 202, answer: { status: "queued", ...ids } };
-      }
+  /** Where a recorded delivery stands now, as the answer its duplicate gets. */
+  function standing(record: LedgerRecord, at: number): Reply {
+    const ids = { webhookId: record.webhookId, referenceID: record.referenceId };
+    switch (record.state) {
+      case "in_progress":
+        return {
+          answer: { status: "in_progress", ...ids },
+          retryAfterSeconds: Math.max(1, Math.ceil((inFlightUntil(record, at) - at) / 1000)),
+        };
+      case "deleted":
+      case "not_found":
+        return { answer: { status: record.state, ...ids } };
+      case "rejected":
+        return rejectedByOpscom(ids, record.opscomErrorCode, record.lastError ?? "");
+      case "queued":
+      case "dead_lettered":
+        return { answer: { status: "queued", ...ids } };
     }
   }
 
@@ -407,54 +283,32 @@ export function createIngestHandler(deps: IngestDeps): IngestHandler {
     return at < done ? done : record.leaseUntil;
   }
 
-  function plain(statusCode: number, answer: Reply["answer"]): { reply: Reply; log: LogFields } {
-    return { reply: { statusCode, answer }, log: { outcome: answer.status } };
-  }
-
-  function refused(
-    statusCode: number,
-    answer: Reply["answer"],
-    vendorId: string | undefined,
-    reason?: string,
-    webhookId?: string,
-  ): { reply: Reply; log: LogFields } {
-    telemetry.count("WebhookRejected");
-    return {
-      reply: { statusCode, answer },
-      log: {
-        ...(vendorId === undefined ? {} : { vendorId }),
-        ...(webhookId === undefined ? {} : { webhookId }),
-        outcome: answer.status,
-        ...(reason === undefined ? {} : { reason }),
-      },
-    };
-  }
-
-  function unavailable(answer: Reply["answer"], log: LogFields): { reply: Reply; log: LogFields } {
-    return {
-      reply: { statusCode: 503, answer, retryAfterSeconds: UNAVAILABLE_RETRY_AFTER_SECONDS },
-      log: { ...log, outcome: "unavailable" },
-    };
-  }
-
   return async (event) => {
-    let result: { reply: Reply; log: LogFields };
+    const requestId = requestIdOf(event);
+    const telemetry = requestId === undefined ? deps.telemetry : withRequestId(deps.telemetry, requestId);
+    let result: Handled;
     try {
-      result = await handle(event);
+      result = await handle(event, telemetry);
     } catch (error) {
       // No internals in the answer; the log line carries the error's name only, never its payload.
       result = {
-        reply: { statusCode: 500, answer: { status: "error" } },
+        reply: { answer: { status: "error" } },
         log: { outcome: "error", reason: errorName(error) },
       };
       // The handler answers instead of throwing, so Lambda's Errors metric never sees this.
       telemetry.count("HandlerError");
       telemetry.error("webhook failed", result.log);
     }
-    telemetry.info("webhook handled", { ...result.log, httpStatus: result.reply.statusCode });
+    const answered = toResult(result.reply, requestId);
+    telemetry.info("webhook handled", { ...result.log, httpStatus: answered.statusCode });
     telemetry.flush();
-    return toResult(result.reply);
+    return answered;
   };
+}
+
+/** 503: the vendor retries after `Retry-After`, and nothing was recorded. */
+function unavailable(answer: Answer, log: LogFields): Handled {
+  return { reply: { answer }, log: { ...log, outcome: "unavailable" } };
 }
 
 /** 422 with OPS-COM's own code and message: the same answer first time and for a duplicate. */
@@ -464,7 +318,6 @@ function rejectedByOpscom(
   message: string,
 ): Reply {
   return {
-    statusCode: 422,
     answer: {
       status: "rejected",
       ...ids,

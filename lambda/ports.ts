@@ -1,5 +1,8 @@
 // The narrow interfaces the relay's domain code depends on. Each has an AWS (or HTTP)
 // implementation for production and an in-memory twin for unit tests and the local harness.
+import type { RelayConfig } from "./config";
+import type { SecretCache } from "./secret-cache";
+import type { Telemetry } from "./telemetry";
 
 export interface Clock {
   /** Milliseconds since the epoch. */
@@ -218,4 +221,18 @@ export interface AttemptOptions {
 
 export interface OpscomClient {
   deletePermit(request: DeleteRequest, options?: AttemptOptions): Promise<OpscomOutcome>;
+}
+
+/** What both handlers are built from (the ingest handler takes a few more). */
+export interface RelayDeps {
+  readonly config: RelayConfig;
+  readonly clock: Clock;
+  readonly secrets: SecretSource;
+  readonly ledger: Ledger;
+  readonly queue: RetryQueue;
+  readonly opscom: OpscomClient;
+  readonly telemetry: Telemetry;
+  readonly random?: () => number;
+  /** Shared by both handlers in one process (the local harness), so both see one token. */
+  readonly tokens?: SecretCache<string>;
 }

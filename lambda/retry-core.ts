@@ -3,36 +3,12 @@
 // delivery does not hold back the rest. After the last attempt SQS moves the message to the
 // dead-letter queue and the ledger says `dead_lettered`.
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
-import type { RelayConfig } from "./config";
 import { type DeliveryDeps, deliver, errorName, routeFor } from "./delivery";
 import { readOutcome, recordFinalOutcome, recordOutcome } from "./outcome";
-import type {
-  Clock,
-  DeliveryState,
-  KnownOutcome,
-  Ledger,
-  LedgerKey,
-  RetryMessage,
-  RetryQueue,
-  SecretSource,
-} from "./ports";
+import type { DeliveryState, KnownOutcome, LedgerKey, RelayDeps, RetryMessage } from "./ports";
 import { nextRetryDelaySeconds } from "./retry-schedule";
 import { parseTokenSecret, SecretCache } from "./secret-cache";
-import type { LogFields, Telemetry } from "./telemetry";
-
-/** What both handlers are built from (the ingest handler takes a few more). */
-export interface RelayDeps {
-  readonly config: RelayConfig;
-  readonly clock: Clock;
-  readonly secrets: SecretSource;
-  readonly ledger: Ledger;
-  readonly queue: RetryQueue;
-  readonly opscom: DeliveryDeps["opscom"];
-  readonly telemetry: Telemetry;
-  readonly random?: () => number;
-  /** Shared by both handlers in one process (the local harness), so both see one token. */
-  readonly tokens?: SecretCache<string>;
-}
+import type { LogFields } from "./telemetry";
 
 export type RetryWorkerDeps = RelayDeps;
 

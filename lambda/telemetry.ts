@@ -3,6 +3,7 @@
 // Callers pass only the fields below: never an event, a header set, a token or a secret.
 import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
+import type { Context } from "aws-lambda";
 
 export const SERVICE_NAME = "opscom-permit-relay";
 export const METRICS_NAMESPACE = "OpscomPermitRelay";
@@ -43,6 +44,8 @@ export type GaugeName =
   "ParkedDeliveryAge";
 
 export interface LogFields {
+  /** API Gateway's request id: the access log's `requestId`, on every line of one ingest invocation. */
+  readonly requestId?: string;
   readonly vendorId?: string;
   readonly webhookId?: string;
   /** An `hmac` vendor's unsigned id header: the sender's name for the webhook, not the ledger key. */
@@ -81,7 +84,16 @@ export interface TelemetryOptions {
   readonly publishEveryMs?: number;
 }
 
-export function createPowertoolsTelemetry(options: TelemetryOptions = {}): Telemetry & { close(): void } {
+export interface PowertoolsTelemetry extends Telemetry {
+  close(): void;
+  /**
+   * Lambda's context for this invocation: the logger adds its request id, cold start and function
+   * name to every line (what Powertools' decorator would do, without a class).
+   */
+  addContext(context: Context): void;
+}
+
+export function createPowertoolsTelemetry(options: TelemetryOptions = {}): PowertoolsTelemetry {
   const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? SERVICE_NAME });
   const metrics = new Metrics({
     namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? METRICS_NAMESPACE,
@@ -91,7 +103,8 @@ export function createPowertoolsTelemetry(options: TelemetryOptions = {}): Telem
   const timer =
     options.publishEveryMs === undefined ? undefined : setInterval(() => publish(), options.publishEveryMs);
   timer?.unref();
-  const telemetry: Telemetry & { close(): void } = {
+  const telemetry: PowertoolsTelemetry = {
+    addContext: (context) => logger.addContext(context),
     info: (message, fields) => logger.info(message, fields as Record<string, unknown>),
     warn: (message, fields) => logger.warn(message, fields as Record<string, unknown>),
     error: (message, fields) => logger.error(message, fields as Record<string, unknown>),
@@ -128,6 +141,24 @@ export function createPowertoolsTelemetry(options: TelemetryOptions = {}): Telem
     metrics.publishStoredMetrics();
   }
   return telemetry;
+}
+
+/**
+ * Adds `requestId` to every line logged through it. Per invocation rather than a key on the
+ * shared logger: the local relay serves concurrent requests through one logger, and a shared
+ * key would label one request's lines with another's id.
+ */
+export function withRequestId(telemetry: Telemetry, requestId: string): Telemetry {
+  return {
+    info: (message, fields) => telemetry.info(message, { ...fields, requestId }),
+    warn: (message, fields) => telemetry.warn(message, { ...fields, requestId }),
+    error: (message, fields) => telemetry.error(message, { ...fields, requestId }),
+    count: (metric) => telemetry.count(metric),
+    countFor: (metric, dimensions) => telemetry.countFor(metric, dimensions),
+    latency: (milliseconds) => telemetry.latency(milliseconds),
+    gauge: (metric, seconds) => telemetry.gauge(metric, seconds),
+    flush: () => telemetry.flush(),
+  };
 }
 
 /** Records everything in memory: for unit tests and the local harness's quiet mode. */

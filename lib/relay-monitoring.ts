@@ -226,7 +226,7 @@ export class RelayMonitoring extends Construct {
       }),
       tokenRejected: alarm("TokenRejectedAlarm", {
         description:
-          "OPS-COM rejected the API token (error 9002) even after a refetch: the token was revoked, rotated or is for another client code.",
+          "OPS-COM rejected the API token or client code (error 9000, 9001 or 9002) even after a refetch: the token was revoked, rotated or is for another client code.",
         metric: relayMetric("TokenRejected"),
         threshold: 1,
       }),
@@ -325,7 +325,7 @@ export class RelayMonitoring extends Construct {
             fiveMinuteSum("DeliveryQueued", "parked for retry"),
             fiveMinuteSum("DeliveryFailed", "rejected by OPS-COM"),
             fiveMinuteSum("DeadLettered", "dead-lettered"),
-            fiveMinuteSum("TokenRejected", "token rejected (9002)"),
+            fiveMinuteSum("TokenRejected", "token rejected (9000–9002)"),
             fiveMinuteSum("QueueUnavailable", "retry queue unavailable (503)"),
           ]),
         ],

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { esbuildOptions } from "../bench/bundles";
 import { formatTable, type Results, verdicts } from "../bench/report";
 import { deleteBody, standardSigner, webhookEvent } from "../bench/webhooks";
-import { parseEvent } from "../lambda/event";
+import { parseWebhookBody } from "../lambda/event";
 import { normalizeEvent } from "../lambda/http";
 import { prepareSecrets, verifySignature } from "../lambda/signature";
 import { LAMBDA_BUNDLING } from "../lib/permit-delete-relay";
@@ -73,7 +73,7 @@ describe("bench webhooks", () => {
     const body = deleteBody("1a9b5375-cb75-4c71-9939-eeae550b09ac", 1024);
     expect(Buffer.byteLength(body)).toBe(1024);
     expect(
-      parseEvent(Buffer.from(body), { typePointer: "/type", deleteTypes: ["permit.deleted"] }),
+      parseWebhookBody(Buffer.from(body), { typePointer: "/type", deleteTypes: ["permit.deleted"] }),
     ).toMatchObject({ kind: "delete", referenceId: "1a9b5375-cb75-4c71-9939-eeae550b09ac" });
   });
 });

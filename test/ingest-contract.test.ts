@@ -1,4 +1,4 @@
-// Every row of the vendor contract (DESIGN.md), answered by the real ingest handler over real
+// Every row of the vendor contract (the README's table), answered by the real ingest handler over real
 // HTTP to the OPS-COM sandbox, with secrets read by the real Secrets Manager SDK client from
 // the local AWS endpoint.
 import { createHash } from "node:crypto";

@@ -1,4 +1,4 @@
-// Runtime configuration (DESIGN.md, "Runtime configuration"): defaults, and a start-up failure
+// Runtime configuration (the README's Configuration table): defaults, and a start-up failure
 // that names the variable for every missing or malformed value.
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../lambda/config";
@@ -26,7 +26,7 @@ function failure(values: Env): ConfigError {
 }
 
 describe("loadConfig: defaults", () => {
-  it("fills every optional value from DESIGN.md", () => {
+  it("fills every optional value with the README's default", () => {
     const config = loadConfig(env());
     expect(config).toMatchObject({
       opscomBaseUrl: "https://controller.operationscommander.com",

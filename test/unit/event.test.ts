@@ -1,6 +1,6 @@
 // From a verified body to what the relay acts on: a delete, an ignored type, or which field is wrong.
 import { describe, expect, it } from "vitest";
-import { parseEvent, REFERENCE_ALIASES, resolvePointer } from "../../lambda/event";
+import { parseWebhookBody, REFERENCE_ALIASES, resolvePointer } from "../../lambda/event";
 import type { EventMapping } from "../../lambda/vendors";
 
 function mapping(overrides: Partial<EventMapping> = {}): EventMapping {
@@ -16,9 +16,9 @@ function deleteEvent(data: unknown, top: Record<string, unknown> = {}): Buffer {
 
 const REF = "1a9b5375-cb75-4c71-9939-eeae550b09ac";
 
-describe("parseEvent: where the reference ID is found", () => {
+describe("parseWebhookBody: where the reference ID is found", () => {
   it("reads the canonical body", () => {
-    expect(parseEvent(deleteEvent({ referenceID: REF }), mapping())).toEqual({
+    expect(parseWebhookBody(deleteEvent({ referenceID: REF }), mapping())).toEqual({
       kind: "delete",
       referenceId: REF,
       type: "permit.deleted",
@@ -26,14 +26,14 @@ describe("parseEvent: where the reference ID is found", () => {
   });
 
   it.each(REFERENCE_ALIASES)("accepts the alias %s under /data", (alias) => {
-    expect(parseEvent(deleteEvent({ [alias]: REF }), mapping())).toMatchObject({
+    expect(parseWebhookBody(deleteEvent({ [alias]: REF }), mapping())).toMatchObject({
       kind: "delete",
       referenceId: REF,
     });
   });
 
   it.each(REFERENCE_ALIASES)("accepts the alias %s at the top level", (alias) => {
-    expect(parseEvent(json({ type: "permit.deleted", [alias]: REF }), mapping())).toMatchObject({
+    expect(parseWebhookBody(json({ type: "permit.deleted", [alias]: REF }), mapping())).toMatchObject({
       kind: "delete",
       referenceId: REF,
     });
@@ -41,24 +41,24 @@ describe("parseEvent: where the reference ID is found", () => {
 
   it("prefers /data over the top level", () => {
     const body = deleteEvent({ reference_id: "from-data" }, { referenceID: "from-top" });
-    expect(parseEvent(body, mapping())).toMatchObject({ referenceId: "from-data" });
+    expect(parseWebhookBody(body, mapping())).toMatchObject({ referenceId: "from-data" });
   });
 
   it.each([
     [{ referenceID: "a", referenceid: "b", reference_id: "c" }, "a"],
     [{ referenceid: "b", reference_id: "c" }, "b"],
   ])("within one scope, takes the aliases in OPS-COM's order (%j)", (data, expected) => {
-    expect(parseEvent(deleteEvent(data), mapping())).toMatchObject({ referenceId: expected });
+    expect(parseWebhookBody(deleteEvent(data), mapping())).toMatchObject({ referenceId: expected });
   });
 
   it("falls back to the top level when data is not an object", () => {
-    expect(parseEvent(deleteEvent([REF], { referenceid: REF }), mapping())).toMatchObject({
+    expect(parseWebhookBody(deleteEvent([REF], { referenceid: REF }), mapping())).toMatchObject({
       referenceId: REF,
     });
   });
 
   it("does not replace an empty alias under /data with one at the top level", () => {
-    expect(parseEvent(deleteEvent({ referenceID: "" }, { referenceID: REF }), mapping())).toEqual({
+    expect(parseWebhookBody(deleteEvent({ referenceID: "" }, { referenceID: REF }), mapping())).toEqual({
       kind: "invalid",
       field: "data.referenceID",
       reason: "the reference ID is missing",
@@ -67,7 +67,7 @@ describe("parseEvent: where the reference ID is found", () => {
 
   it("follows referenceIdPointer instead of the aliases", () => {
     const body = json({ type: "permit.deleted", data: { referenceID: "alias" }, permit: { ref: "pointed" } });
-    expect(parseEvent(body, mapping({ referenceIdPointer: "/permit/ref" }))).toMatchObject({
+    expect(parseWebhookBody(body, mapping({ referenceIdPointer: "/permit/ref" }))).toMatchObject({
       referenceId: "pointed",
     });
   });
@@ -77,14 +77,14 @@ describe("parseEvent: where the reference ID is found", () => {
     [42, "42"],
     [Number.MAX_SAFE_INTEGER, String(Number.MAX_SAFE_INTEGER)],
   ])("accepts the number %d as the reference ID %s", (value, expected) => {
-    expect(parseEvent(deleteEvent({ referenceID: value }), mapping())).toMatchObject({
+    expect(parseWebhookBody(deleteEvent({ referenceID: value }), mapping())).toMatchObject({
       kind: "delete",
       referenceId: expected,
     });
   });
 
   it.each([-1, 1.5, 2 ** 53, true, { id: REF }, [REF]])("refuses %j as the reference ID", (value) => {
-    expect(parseEvent(deleteEvent({ referenceID: value }), mapping())).toEqual({
+    expect(parseWebhookBody(deleteEvent({ referenceID: value }), mapping())).toEqual({
       kind: "invalid",
       field: "data.referenceID",
       reason: "the reference ID must be 1-50 of [A-Za-z0-9-]",
@@ -92,13 +92,13 @@ describe("parseEvent: where the reference ID is found", () => {
   });
 });
 
-describe("parseEvent: the reference ID's shape", () => {
+describe("parseWebhookBody: the reference ID's shape", () => {
   it.each([
     ["1 character", "a"],
     ["50 characters", "a".repeat(50)],
     ["letters, digits and dashes", "Ab-09-zZ"],
   ])("accepts %s", (_what, referenceId) => {
-    expect(parseEvent(deleteEvent({ referenceID: referenceId }), mapping())).toMatchObject({
+    expect(parseWebhookBody(deleteEvent({ referenceID: referenceId }), mapping())).toMatchObject({
       kind: "delete",
       referenceId,
     });
@@ -113,7 +113,7 @@ describe("parseEvent: the reference ID's shape", () => {
     ["a non-ASCII letter", "abcé"],
     ["a trailing newline", "abc\n"],
   ])("refuses %s", (_what, referenceId) => {
-    expect(parseEvent(deleteEvent({ referenceID: referenceId }), mapping())).toMatchObject({
+    expect(parseWebhookBody(deleteEvent({ referenceID: referenceId }), mapping())).toMatchObject({
       kind: "invalid",
       field: "data.referenceID",
       reason: "the reference ID must be 1-50 of [A-Za-z0-9-]",
@@ -121,36 +121,40 @@ describe("parseEvent: the reference ID's shape", () => {
   });
 });
 
-describe("parseEvent: event types", () => {
+describe("parseWebhookBody: event types", () => {
   it("ignores a type that is not a delete and says which", () => {
-    expect(parseEvent(json({ type: "permit.created", data: { referenceID: REF } }), mapping())).toEqual({
-      kind: "ignored",
-      type: "permit.created",
-    });
-  });
-
-  it("ignores a non-delete type even when the body has no reference ID", () => {
-    expect(parseEvent(json({ type: "ping" }), mapping())).toEqual({ kind: "ignored", type: "ping" });
-  });
-
-  it("accepts any of several delete types", () => {
-    const m = mapping({ deleteTypes: ["permit.deleted", "permit.cancelled"] });
-    expect(parseEvent(json({ type: "permit.cancelled", data: { referenceID: REF } }), m)).toMatchObject({
-      kind: "delete",
-      type: "permit.cancelled",
-    });
-  });
-
-  it("compares types exactly", () => {
-    expect(parseEvent(json({ type: "Permit.Deleted", data: { referenceID: REF } }), mapping())).toMatchObject(
+    expect(parseWebhookBody(json({ type: "permit.created", data: { referenceID: REF } }), mapping())).toEqual(
       {
         kind: "ignored",
+        type: "permit.created",
       },
     );
   });
 
+  it("ignores a non-delete type even when the body has no reference ID", () => {
+    expect(parseWebhookBody(json({ type: "ping" }), mapping())).toEqual({ kind: "ignored", type: "ping" });
+  });
+
+  it("accepts any of several delete types", () => {
+    const m = mapping({ deleteTypes: ["permit.deleted", "permit.cancelled"] });
+    expect(parseWebhookBody(json({ type: "permit.cancelled", data: { referenceID: REF } }), m)).toMatchObject(
+      {
+        kind: "delete",
+        type: "permit.cancelled",
+      },
+    );
+  });
+
+  it("compares types exactly", () => {
+    expect(
+      parseWebhookBody(json({ type: "Permit.Deleted", data: { referenceID: REF } }), mapping()),
+    ).toMatchObject({
+      kind: "ignored",
+    });
+  });
+
   it("treats every event as a delete when typePointer is null, and reports no type", () => {
-    const result = parseEvent(
+    const result = parseWebhookBody(
       json({ type: "anything", data: { referenceID: REF } }),
       mapping({ typePointer: null }),
     );
@@ -160,7 +164,7 @@ describe("parseEvent: event types", () => {
   it("reads the type from a nested pointer", () => {
     const m = mapping({ typePointer: "/meta/event" });
     expect(
-      parseEvent(json({ meta: { event: "permit.deleted" }, data: { referenceID: REF } }), m),
+      parseWebhookBody(json({ meta: { event: "permit.deleted" }, data: { referenceID: REF } }), m),
     ).toMatchObject({
       kind: "delete",
       type: "permit.deleted",
@@ -168,7 +172,7 @@ describe("parseEvent: event types", () => {
   });
 });
 
-describe("parseEvent: relay.ping, the connectivity check", () => {
+describe("parseWebhookBody: relay.ping, the connectivity check", () => {
   it.each<[string, Partial<EventMapping>, unknown]>([
     ["the canonical mapping", {}, { type: "relay.ping" }],
     [
@@ -192,12 +196,15 @@ describe("parseEvent: relay.ping, the connectivity check", () => {
       { type: "relay.ping" },
     ],
   ])("is a ping for %s, without a reference ID", (_, overrides, body) => {
-    expect(parseEvent(json(body), mapping(overrides))).toEqual({ kind: "ping" });
+    expect(parseWebhookBody(json(body), mapping(overrides))).toEqual({ kind: "ping" });
   });
 
   it("is not a ping when relay.ping is only a nested value the vendor's pointer does not name", () => {
     expect(
-      parseEvent(json({ type: "permit.deleted", data: { referenceID: REF, type: "relay.ping" } }), mapping()),
+      parseWebhookBody(
+        json({ type: "permit.deleted", data: { referenceID: REF, type: "relay.ping" } }),
+        mapping(),
+      ),
     ).toEqual({
       kind: "delete",
       referenceId: REF,
@@ -206,11 +213,14 @@ describe("parseEvent: relay.ping, the connectivity check", () => {
   });
 
   it("still refuses a body that is not a JSON object", () => {
-    expect(parseEvent(json(["relay.ping"]), mapping())).toMatchObject({ kind: "invalid", field: "body" });
+    expect(parseWebhookBody(json(["relay.ping"]), mapping())).toMatchObject({
+      kind: "invalid",
+      field: "body",
+    });
   });
 });
 
-describe("parseEvent: every invalid field", () => {
+describe("parseWebhookBody: every invalid field", () => {
   it.each<[string, Buffer, EventMapping, string]>([
     ["a body that is not JSON", Buffer.from("{not json"), mapping(), "body"],
     ["an empty body", Buffer.alloc(0), mapping(), "body"],
@@ -256,7 +266,7 @@ describe("parseEvent: every invalid field", () => {
       "permit.id",
     ],
   ])("%s is reported as field %s", (_what, body, m, field) => {
-    const result = parseEvent(body, m);
+    const result = parseWebhookBody(body, m);
     expect(result).toMatchObject({ kind: "invalid", field });
     expect(result.kind === "invalid" && result.reason.length).toBeGreaterThan(0);
   });
@@ -265,7 +275,7 @@ describe("parseEvent: every invalid field", () => {
     ["not valid JSON", Buffer.from("nope"), "the body is not valid JSON"],
     ["not an object", json([1]), "the body must be a JSON object"],
   ])("says why when the body is %s", (_what, body, reason) => {
-    expect(parseEvent(body, mapping())).toEqual({ kind: "invalid", field: "body", reason });
+    expect(parseWebhookBody(body, mapping())).toEqual({ kind: "invalid", field: "body", reason });
   });
 });
 

@@ -257,8 +257,8 @@ describe("Standard Webhooks: signatures and secrets", () => {
   // BUG (lambda/signature.ts, verifyStandard): the raw Buffer is passed to the standardwebhooks
   // library's Webhook.sign, which calls payload.toString() (UTF-8 decode) before signing, so
   // bytes that are not valid UTF-8 are replaced by U+FFFD. A sender that signs the exact bytes
-  // (the Go and Python reference libraries do) is refused. DESIGN.md: "The signature covers the
-  // raw bytes exactly as received".
+  // (the Go and Python reference libraries do) is refused. docs/vendors.md tells vendors to
+  // sign the exact bytes they send, so those bytes are what is verified.
   it("accepts a signature over raw bytes that are not valid UTF-8", () => {
     const raw = Buffer.concat([
       Buffer.from('{"type":"permit.deleted","note":"'),
