@@ -221,12 +221,13 @@ describe("the deployed entry points on local AWS stand-ins", () => {
     expect(await ledger().get({ vendorId: "acme", webhookId: "wiring-dlq-1" })).toMatchObject({
       state: "dead_lettered",
     });
-    expect(aws.queueStats("wiring-dlq").total).toBe(1);
+    // Its own message (on a busy machine an earlier test's delivery may be parked beside it).
+    expect(aws.peekMessages("wiring-dlq").filter((m) => m.body.includes(ref))).toHaveLength(1);
     sandbox.clearFaults();
     await sqs.send(
       new StartMessageMoveTaskCommand({ SourceArn: "arn:aws:sqs:us-east-1:000000000000:wiring-dlq" }),
     );
-    expect(await pollOnce(sqs, queueUrl, worker)).toBe(1);
+    expect(await pollOnce(sqs, queueUrl, worker)).toBeGreaterThanOrEqual(1);
     clock.mockRestore();
     expect(await ledger().get({ vendorId: "acme", webhookId: "wiring-dlq-1" })).toMatchObject({
       state: "deleted",
