@@ -17,7 +17,7 @@ import { loadConfig } from "../lambda/config";
 import { createRetryWorker, RECORD_CONCURRENCY } from "../lambda/retry-core";
 import { RecordingTelemetry } from "../lambda/telemetry";
 import { DEFAULT_RETRY_WORKER_MAX_CONCURRENCY } from "../lib/permit-delete-relay";
-import { startAwsEndpoint } from "../local/aws-endpoint";
+import { startAwsEndpoint } from "../local/aws/server";
 import { pollOnce } from "../local/event-source";
 import { startOpscomSandbox } from "../local/opscom-sandbox";
 

@@ -32,7 +32,7 @@ import type { Clock, DeliveryState, Ledger, OpscomClient, RetryQueue } from "../
 import { createRetryWorker } from "../lambda/retry-core";
 import { RecordingTelemetry } from "../lambda/telemetry";
 import { productionDeps } from "../lambda/wiring";
-import { startAwsEndpoint } from "../local/aws-endpoint";
+import { startAwsEndpoint } from "../local/aws/server";
 import { type DynamoFault, type DynamoRequest, startDynamoFaultProxy } from "../local/dynamodb-faults";
 import { pollOnce } from "../local/event-source";
 import { type FaultMode, mulberry32, startOpscomSandbox } from "../local/opscom-sandbox";

@@ -11,7 +11,7 @@ import { loadConfig } from "../lambda/config";
 import { createIngestHandler } from "../lambda/ingest-core";
 import { type OpscomOutcome, systemClock } from "../lambda/ports";
 import { RecordingTelemetry } from "../lambda/telemetry";
-import { startAwsEndpoint } from "../local/aws-endpoint";
+import { startAwsEndpoint } from "../local/aws/server";
 import { startOpscomSandbox } from "../local/opscom-sandbox";
 import { generateSigningSecret } from "../local/vendor-kit";
 import { useLocalAws } from "../test/support/dynalite";

@@ -10,7 +10,7 @@ import { ANSWER_BUDGET, ANSWER_CEILING_MS } from "../lambda/budget";
 import { loadConfig } from "../lambda/config";
 import { createIngestHandler } from "../lambda/ingest-core";
 import { productionDeps } from "../lambda/wiring";
-import { type AwsEndpoint, startAwsEndpoint } from "../local/aws-endpoint";
+import { type AwsEndpoint, startAwsEndpoint } from "../local/aws/server";
 import { type OpscomSandbox, startOpscomSandbox } from "../local/opscom-sandbox";
 import { canonicalEvent, generateSigningSecret, signWebhook } from "../local/vendor-kit";
 import { createLedgerTable, type LocalDynamo, startDynalite, useLocalAws } from "./support/dynalite";

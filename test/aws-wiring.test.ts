@@ -7,7 +7,7 @@ import type { APIGatewayProxyResult, SQSBatchResponse, SQSEvent } from "aws-lamb
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createDynamoLedger } from "../lambda/adapters/dynamodb-ledger";
 import type { IngestEvent } from "../lambda/http";
-import { type AwsEndpoint, startAwsEndpoint } from "../local/aws-endpoint";
+import { type AwsEndpoint, startAwsEndpoint } from "../local/aws/server";
 import { pollOnce } from "../local/event-source";
 import { type OpscomSandbox, startOpscomSandbox } from "../local/opscom-sandbox";
 import { canonicalEvent, generateSigningSecret, signWebhook } from "../local/vendor-kit";

@@ -14,7 +14,7 @@ import * as sqsCommands from "@aws-sdk/client-sqs";
 import type { CfnElement } from "aws-cdk-lib";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createDynamoLedger } from "../lambda/adapters/dynamodb-ledger";
-import type { AwsEndpoint } from "../local/aws-endpoint";
+import type { AwsEndpoint } from "../local/aws/server";
 import { buildStack } from "./cdk/support";
 import {
   ACCOUNT,
@@ -48,8 +48,8 @@ vi.mock("./support/dynalite", async (importOriginal) => {
     },
   };
 });
-vi.mock("../local/aws-endpoint", async (importOriginal) => {
-  const real = await importOriginal<typeof import("../local/aws-endpoint")>();
+vi.mock("../local/aws/server", async (importOriginal) => {
+  const real = await importOriginal<typeof import("../local/aws/server")>();
   const { startRecordingProxy } = await import("./support/aws-recorder");
   return {
     ...real,
@@ -307,7 +307,7 @@ describe("the on-call policy in docs/deploy.md, against npm run ledger and the r
   beforeAll(async () => {
     // The stand-ins themselves; only the on-call engineer's calls go through a recorder.
     const realDynamo = await vi.importActual<typeof import("./support/dynalite")>("./support/dynalite");
-    const realAws = await vi.importActual<typeof import("../local/aws-endpoint")>("../local/aws-endpoint");
+    const realAws = await vi.importActual<typeof import("../local/aws/server")>("../local/aws/server");
     const dynamo = await realDynamo.startDynalite();
     const aws = await realAws.startAwsEndpoint();
     const dynamoProxy = await startRecordingProxy(dynamo.endpoint, "operator");

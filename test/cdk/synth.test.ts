@@ -11,7 +11,7 @@ import type { CloudAssembly } from "aws-cdk-lib/cx-api";
 import { AwsSolutionsChecks } from "cdk-nag";
 import { beforeAll, describe, expect, it } from "vitest";
 import { PermitRelayStack } from "../../lib/permit-relay-stack";
-import { startAwsEndpoint } from "../../local/aws-endpoint";
+import { startAwsEndpoint } from "../../local/aws/server";
 import { startOpscomSandbox } from "../../local/opscom-sandbox";
 import { canonicalEvent, generateSigningSecret, signWebhook } from "../../local/vendor-kit";
 import { version } from "../../package.json";
