@@ -22,7 +22,7 @@ import { METRICS_NAMESPACE, SERVICE_NAME } from "../lib/permit-delete-relay";
 import { startAwsEndpoint } from "../local/aws/server";
 import { startOpscomSandbox } from "../local/opscom-sandbox";
 import { generateSigningSecret } from "../local/vendor-kit";
-import { createLedgerTable, startDynalite, useLocalAws } from "../test/support/dynalite";
+import { createLedgerTable, startDynalite, useLocalAws } from "../testkit/dynalite";
 import { median, round } from "./stats";
 import { standardSigner, webhookEvent } from "./webhooks";
 

@@ -24,8 +24,8 @@ import { startAwsEndpoint } from "../local/aws/server";
 import { pollOnce } from "../local/event-source";
 import { type OpscomSandbox, startOpscomSandbox } from "../local/opscom-sandbox";
 import { generateSigningSecret } from "../local/vendor-kit";
-import { buildStack } from "../test/cdk/support";
-import { createLedgerTable, startDynalite, useLocalAws } from "../test/support/dynalite";
+import { buildStack } from "../testkit/cdk";
+import { createLedgerTable, startDynalite, useLocalAws } from "../testkit/dynalite";
 import {
   type FloorPaths,
   type Item,

@@ -14,7 +14,7 @@ import { RecordingTelemetry } from "../lambda/telemetry";
 import { startAwsEndpoint } from "../local/aws/server";
 import { startOpscomSandbox } from "../local/opscom-sandbox";
 import { generateSigningSecret } from "../local/vendor-kit";
-import { useLocalAws } from "../test/support/dynalite";
+import { useLocalAws } from "../testkit/dynalite";
 import { referenceIds, standardSigner, webhookEvent } from "./webhooks";
 
 const VENDOR = "acme";

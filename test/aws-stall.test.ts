@@ -13,8 +13,8 @@ import { productionDeps } from "../lambda/wiring";
 import { type AwsEndpoint, startAwsEndpoint } from "../local/aws/server";
 import { type OpscomSandbox, startOpscomSandbox } from "../local/opscom-sandbox";
 import { canonicalEvent, generateSigningSecret, signWebhook } from "../local/vendor-kit";
-import { createLedgerTable, type LocalDynamo, startDynalite, useLocalAws } from "./support/dynalite";
-import { restEvent } from "./support/events";
+import { createLedgerTable, type LocalDynamo, startDynalite, useLocalAws } from "../testkit/dynalite";
+import { restEvent } from "../testkit/events";
 import { type StallProxy, startStallProxy } from "./support/stall-proxy";
 
 const TOKEN = "STALL-TOKEN-0123456789";

@@ -11,8 +11,8 @@ import { type AwsEndpoint, startAwsEndpoint } from "../local/aws/server";
 import { pollOnce } from "../local/event-source";
 import { type OpscomSandbox, startOpscomSandbox } from "../local/opscom-sandbox";
 import { canonicalEvent, generateSigningSecret, signWebhook } from "../local/vendor-kit";
-import { createLedgerTable, type LocalDynamo, startDynalite, useLocalAws } from "./support/dynalite";
-import { restEvent } from "./support/events";
+import { createLedgerTable, type LocalDynamo, startDynalite, useLocalAws } from "../testkit/dynalite";
+import { restEvent } from "../testkit/events";
 
 type Ingest = (event: IngestEvent) => Promise<APIGatewayProxyResult>;
 type Worker = (event: SQSEvent) => Promise<SQSBatchResponse>;

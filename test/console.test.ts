@@ -13,7 +13,7 @@ import { createDynamoLedger } from "../lambda/adapters/dynamodb-ledger";
 import type { BrowsableLedger, ClaimRequest, LedgerKey, RetryMessage } from "../lambda/ports";
 import { type AwsEndpoint, startAwsEndpoint } from "../local/aws/server";
 import { type RunningConsole, startConsole } from "../local/console-server";
-import { createLedgerTable, type LocalDynamo, startDynalite, useLocalAws } from "./support/dynalite";
+import { createLedgerTable, type LocalDynamo, startDynalite, useLocalAws } from "../testkit/dynalite";
 
 const ROOT = resolve(__dirname, "..");
 const SHOTS = resolve(ROOT, "test-output/console");

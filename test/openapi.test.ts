@@ -15,9 +15,9 @@ import { WEBHOOK_ID_PATTERN } from "../lambda/ingest-core";
 import type { Ledger } from "../lambda/ports";
 import { VENDOR_ID_PATTERN } from "../lambda/vendors";
 import { canonicalEvent, signWebhook } from "../local/vendor-kit";
-import { createLedgerTable, startDynalite, useLocalAws } from "./support/dynalite";
-import { functionUrlEvent, httpApiEvent, type RequestSpec, restEvent } from "./support/events";
-import { loadOpenApiContract, type Match, type OpenApiContract, validateDocument } from "./support/openapi";
+import { createLedgerTable, startDynalite, useLocalAws } from "../testkit/dynalite";
+import { functionUrlEvent, httpApiEvent, type RequestSpec, restEvent } from "../testkit/events";
+import { loadOpenApiContract, type Match, type OpenApiContract, validateDocument } from "../testkit/openapi";
 import { buildRelay, type RelayUnderTest, startWorld, type TestWorld } from "./support/relay";
 
 let world: TestWorld;

@@ -15,9 +15,9 @@ import { startAwsEndpoint } from "../../local/aws/server";
 import { startOpscomSandbox } from "../../local/opscom-sandbox";
 import { canonicalEvent, generateSigningSecret, signWebhook } from "../../local/vendor-kit";
 import { version } from "../../package.json";
-import { createLedgerTable, startDynalite, useLocalAws } from "../support/dynalite";
-import { restEvent } from "../support/events";
-import { testApp } from "./support";
+import { testApp } from "../../testkit/cdk";
+import { createLedgerTable, startDynalite, useLocalAws } from "../../testkit/dynalite";
+import { restEvent } from "../../testkit/events";
 
 /** The budget for the ingest bundle (index.js), in bytes. */
 const INGEST_BUNDLE_LIMIT = 500 * 1000;

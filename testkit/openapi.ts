@@ -12,7 +12,7 @@ import Ajv2020 from "ajv/dist/2020";
 import addFormats from "ajv-formats";
 import YAML from "yaml";
 
-export const OPENAPI_PATH = join(__dirname, "..", "..", "docs", "openapi.yaml");
+export const OPENAPI_PATH = join(__dirname, "..", "docs", "openapi.yaml");
 const ROUTE = "/webhooks/{vendorId}";
 /** swagger-parser's own document type, without importing its transitive `openapi-types`. */
 type ApiDocument = NonNullable<Parameters<SwaggerParser.ApiCallback>[1]>;
