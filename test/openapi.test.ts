@@ -44,10 +44,9 @@ beforeEach(() => {
 afterEach(() => relay.close());
 
 describe("the document", () => {
-  it("is valid OpenAPI 3.1 for @seriousme/openapi-schema-validator and for swagger-parser", async () => {
+  it("is valid OpenAPI 3.1 for swagger-parser", async () => {
     const result = await validateDocument();
     expect(result.version).toBe("3.1");
-    expect(result.seriousme).toEqual({ valid: true });
     expect(result.swaggerParser).toEqual({ valid: true });
     expect(contract.raw.openapi).toBe("3.1.0");
   });
