@@ -111,8 +111,8 @@ export async function buildBundles(): Promise<BuiltBundles> {
       const result = await build({
         ...options,
         // In a bundle `module` is the bundle's own, so the `require.main === module` guards of
-        // local/opscom-sandbox.ts and local/aws-endpoint.ts would start their standalone
-        // servers in every child. The deployed ingest bundle is built exactly as the stack does.
+        // local/opscom-sandbox.ts would start its standalone
+        // server in every child. The deployed ingest bundle is built exactly as the stack does.
         ...(name === "ingest" ? {} : { define: { ...options.define, "require.main": "undefined" } }),
         absWorkingDir: ROOT,
         entryPoints: [entry],

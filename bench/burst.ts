@@ -8,6 +8,7 @@
 //
 //   npm run burst                         2,000 deliveries, maximumConcurrency 2
 //   npm run burst -- --deliveries 5000 --max-concurrency 10
+import { parseArgs } from "node:util";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { MemoryLedger } from "../lambda/adapters/memory";
 import { createOpscomHttpClient } from "../lambda/adapters/opscom-http";
@@ -17,7 +18,7 @@ import { loadConfig } from "../lambda/config";
 import { createRetryWorker, RECORD_CONCURRENCY } from "../lambda/retry-core";
 import { RecordingTelemetry } from "../lambda/telemetry";
 import { DEFAULT_RETRY_WORKER_MAX_CONCURRENCY } from "../lib/permit-delete-relay";
-import { startAwsEndpoint } from "../local/aws-endpoint";
+import { startAwsEndpoint } from "../local/aws/server";
 import { pollOnce } from "../local/event-source";
 import { startOpscomSandbox } from "../local/opscom-sandbox";
 
@@ -155,17 +156,42 @@ export function formatReport(r: BurstReport): string {
   ].join("\n");
 }
 
+/** The command line (`node:util` parseArgs, strict): an unknown flag or a bad number throws. */
+export function parseBurstArgs(args: string[]): BurstOptions {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      deliveries: { type: "string" },
+      "max-concurrency": { type: "string" },
+      "latency-ms": { type: "string" },
+    },
+  });
+  const number = (name: keyof typeof values, fallback: number, min: number) => {
+    const raw = values[name];
+    if (raw === undefined) return fallback;
+    const n = Number(raw);
+    if (raw.trim() === "" || !Number.isInteger(n) || n < min) {
+      throw new Error(`--${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
+    }
+    return n;
+  };
+  return {
+    deliveries: number("deliveries", DEFAULT_BURST.deliveries, 1),
+    maxConcurrency: number("max-concurrency", DEFAULT_BURST.maxConcurrency, 2),
+    latencyMs: number("latency-ms", DEFAULT_BURST.latencyMs, 0),
+  };
+}
+
 if (require.main === module) {
-  const args = process.argv.slice(2);
-  const value = (flag: string, fallback: number) => {
-    const index = args.indexOf(flag);
-    return index >= 0 ? Number(args[index + 1]) : fallback;
-  };
-  const options = {
-    deliveries: value("--deliveries", DEFAULT_BURST.deliveries),
-    maxConcurrency: value("--max-concurrency", DEFAULT_BURST.maxConcurrency),
-    latencyMs: value("--latency-ms", DEFAULT_BURST.latencyMs),
-  };
+  let options: BurstOptions;
+  try {
+    options = parseBurstArgs(process.argv.slice(2));
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : String(error));
+    process.exit(2);
+  }
   runBurst(options).then(
     (report) => {
       console.log(formatReport(report));

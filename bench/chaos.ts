@@ -32,14 +32,15 @@ import type { Clock, DeliveryState, Ledger, OpscomClient, RetryQueue } from "../
 import { createRetryWorker } from "../lambda/retry-core";
 import { RecordingTelemetry } from "../lambda/telemetry";
 import { productionDeps } from "../lambda/wiring";
-import { startAwsEndpoint } from "../local/aws-endpoint";
+import { startAwsEndpoint } from "../local/aws/server";
 import { type DynamoFault, type DynamoRequest, startDynamoFaultProxy } from "../local/dynamodb-faults";
 import { pollOnce } from "../local/event-source";
-import { type FaultMode, mulberry32, startOpscomSandbox } from "../local/opscom-sandbox";
+import { type FaultMode, startOpscomSandbox } from "../local/opscom-sandbox";
 import { readStackShape, synthesizeStack } from "../local/template-config";
 import { canonicalEvent, generateSigningSecret, signWebhook } from "../local/vendor-kit";
-import { createLedgerTable, startDynalite, useLocalAws } from "../test/support/dynalite";
-import { restEvent } from "../test/support/events";
+import { createLedgerTable, startDynalite, useLocalAws } from "../testkit/dynalite";
+import { restEvent } from "../testkit/events";
+import { mulberry32 } from "../testkit/random";
 
 /** The faults at the edges, each of which can be switched on alone. */
 export const EDGE_FAULTS = [

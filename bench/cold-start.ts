@@ -19,10 +19,10 @@ import path from "node:path";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { APIGatewayProxyEvent } from "aws-lambda";
 import { METRICS_NAMESPACE, SERVICE_NAME } from "../lib/permit-delete-relay";
-import { startAwsEndpoint } from "../local/aws-endpoint";
+import { startAwsEndpoint } from "../local/aws/server";
 import { startOpscomSandbox } from "../local/opscom-sandbox";
 import { generateSigningSecret } from "../local/vendor-kit";
-import { createLedgerTable, startDynalite, useLocalAws } from "../test/support/dynalite";
+import { createLedgerTable, startDynalite, useLocalAws } from "../testkit/dynalite";
 import { median, round } from "./stats";
 import { standardSigner, webhookEvent } from "./webhooks";
 

@@ -20,12 +20,12 @@ import { systemClock } from "../lambda/ports";
 import { createRetryWorker } from "../lambda/retry-core";
 import { createPowertoolsTelemetry } from "../lambda/telemetry";
 import { METRICS_NAMESPACE, SERVICE_NAME } from "../lib/permit-delete-relay";
-import { startAwsEndpoint } from "../local/aws-endpoint";
+import { startAwsEndpoint } from "../local/aws/server";
 import { pollOnce } from "../local/event-source";
 import { type OpscomSandbox, startOpscomSandbox } from "../local/opscom-sandbox";
 import { generateSigningSecret } from "../local/vendor-kit";
-import { buildStack } from "../test/cdk/support";
-import { createLedgerTable, startDynalite, useLocalAws } from "../test/support/dynalite";
+import { buildStack } from "../testkit/cdk";
+import { createLedgerTable, startDynalite, useLocalAws } from "../testkit/dynalite";
 import {
   type FloorPaths,
   type Item,

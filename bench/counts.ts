@@ -11,10 +11,10 @@ import { loadConfig } from "../lambda/config";
 import { createIngestHandler } from "../lambda/ingest-core";
 import { type OpscomOutcome, systemClock } from "../lambda/ports";
 import { RecordingTelemetry } from "../lambda/telemetry";
-import { startAwsEndpoint } from "../local/aws-endpoint";
+import { startAwsEndpoint } from "../local/aws/server";
 import { startOpscomSandbox } from "../local/opscom-sandbox";
 import { generateSigningSecret } from "../local/vendor-kit";
-import { useLocalAws } from "../test/support/dynalite";
+import { useLocalAws } from "../testkit/dynalite";
 import { referenceIds, standardSigner, webhookEvent } from "./webhooks";
 
 const VENDOR = "acme";

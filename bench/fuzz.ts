@@ -22,10 +22,10 @@ import { parseArgs } from "node:util";
 import { type FuzzOptions, runFuzz } from "./fuzz/passes";
 import { formatFuzzReport } from "./fuzz/report";
 
+export { FUZZ_CLIENT_CODES, FUZZ_VENDORS, fuzzSecrets } from "../testkit/contract/world";
 export { findNeedles } from "./fuzz/checks";
 export { type FuzzReport, runFuzz } from "./fuzz/passes";
 export { formatFuzzReport } from "./fuzz/report";
-export { FUZZ_CLIENT_CODES, FUZZ_VENDORS, fuzzSecrets } from "./fuzz/world";
 
 const USAGE = `usage: npm run fuzz -- [--runs N] [--http-runs N] [--seed N]
   --runs N       cases through the handler in process (default 100000, at least 1)

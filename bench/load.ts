@@ -15,8 +15,10 @@
 //   npm run load -- --rate 300 --seconds 120  any rate and length
 //   npm run load -- --short                   100/s for 5 s (CI)
 //   npm run load -- --log-file /tmp/relay.log keep the relay's logs (and search them)
+
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
 import { DEFAULT_FAULT_MODES } from "../local/opscom-sandbox";
 import { canonicalEvent, generateSigningSecret, newWebhookId, signWebhook } from "../local/vendor-kit";
 import { findNeedles } from "./fuzz";
@@ -418,34 +420,57 @@ export function formatLoadReport(r: LoadReport): string {
   ].join("\n");
 }
 
-if (require.main === module) {
-  const args = process.argv.slice(2);
-  const base = args.includes("--short") ? SHORT_LOAD : FULL_LOAD;
-  const value = (name: string) => {
-    const at = args.indexOf(`--${name}`);
-    return at >= 0 ? args[at + 1] : undefined;
-  };
-  const number = (name: string, fallback: number) => {
-    const raw = value(name);
+/** The command line (`node:util` parseArgs, strict): an unknown flag or a bad number throws. */
+export function parseLoadArgs(args: string[]): LoadOptions {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      short: { type: "boolean" },
+      rate: { type: "string" },
+      seconds: { type: "string" },
+      connections: { type: "string" },
+      lanes: { type: "string" },
+      "failure-rate": { type: "string" },
+      "forward-timeout-ms": { type: "string" },
+      "log-file": { type: "string" },
+      seed: { type: "string" },
+    },
+  });
+  const base = values.short ? SHORT_LOAD : FULL_LOAD;
+  const number = (name: keyof typeof values, fallback: number, min: number) => {
+    const raw = values[name];
     if (raw === undefined) return fallback;
     const n = Number(raw);
-    if (!Number.isFinite(n) || n <= 0) {
-      process.stderr.write(`--${name} must be a positive number, got ${JSON.stringify(raw)}\n`);
-      process.exit(2);
+    if (typeof raw !== "string" || raw.trim() === "" || !Number.isFinite(n) || n < min) {
+      throw new Error(`--${name} must be a number >= ${min}, got ${JSON.stringify(raw)}`);
     }
     return n;
   };
-  const options: LoadOptions = {
+  const failureRate = number("failure-rate", base.failureRate, 0);
+  if (failureRate > 1) throw new Error(`--failure-rate must be 0..1, got ${failureRate}`);
+  return {
     ...base,
-    rate: number("rate", base.rate),
-    seconds: number("seconds", base.seconds),
-    connections: number("connections", base.connections),
-    lanes: number("lanes", base.lanes),
-    failureRate: value("failure-rate") === undefined ? base.failureRate : Number(value("failure-rate")),
-    forwardTimeoutMs: number("forward-timeout-ms", base.forwardTimeoutMs),
-    logFile: value("log-file") ?? base.logFile,
-    seed: number("seed", base.seed),
+    rate: number("rate", base.rate, Number.MIN_VALUE),
+    seconds: number("seconds", base.seconds, Number.MIN_VALUE),
+    connections: number("connections", base.connections, 1),
+    lanes: number("lanes", base.lanes, 1),
+    failureRate,
+    forwardTimeoutMs: number("forward-timeout-ms", base.forwardTimeoutMs, Number.MIN_VALUE),
+    logFile: values["log-file"] ?? base.logFile,
+    seed: number("seed", base.seed, 0),
   };
+}
+
+if (require.main === module) {
+  let options: LoadOptions;
+  try {
+    options = parseLoadArgs(process.argv.slice(2));
+  } catch (error) {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(2);
+  }
   runLoad(options).then(
     (report) => {
       process.stdout.write(`${formatLoadReport(report)}\n`);

@@ -12,10 +12,12 @@
 //
 // The figures are never asserted here: a missed target is printed as MISS and the run still
 // succeeds. A run that could not measure (a wrong answer, a child that died) fails.
+
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { parseArgs } from "node:util";
 import { RETRY_SCHEDULE_SECONDS } from "../lambda/retry-schedule";
 import { buildBundles, OUT_DIR } from "./bundles";
 import type { HandlerTimingReport } from "./children/handler-timing";
@@ -29,8 +31,15 @@ import { formatTable, type Results, verdicts } from "./report";
 import { round } from "./stats";
 import { measureThroughput } from "./throughput";
 
-const SHORT = process.argv.includes("--short");
-const PROFILE = process.argv.includes("--profile");
+// Strict, so a typo (`--shrot`) is an error rather than a full run.
+const { values: flags } = parseArgs({
+  args: process.argv.slice(2),
+  strict: true,
+  allowPositionals: false,
+  options: { short: { type: "boolean" }, profile: { type: "boolean" } },
+});
+const SHORT = flags.short === true;
+const PROFILE = flags.profile === true;
 
 // Cold-start runs are multiples of 3, so each of the three contenders runs first, second and
 // third equally often.

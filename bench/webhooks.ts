@@ -4,7 +4,7 @@
 import { createHmac, randomUUID } from "node:crypto";
 import type { APIGatewayProxyEvent } from "aws-lambda";
 import { canonicalEvent, newWebhookId, signWebhook } from "../local/vendor-kit";
-import { restEvent } from "../test/support/events";
+import { restEvent } from "../testkit/events";
 
 export interface SignedRequest {
   readonly headers: Record<string, string>;

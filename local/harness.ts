@@ -20,8 +20,8 @@ import { type Clock, type SecretSource, systemClock } from "../lambda/ports";
 import { createRetryWorker, type RetryWorkerHandler } from "../lambda/retry-core";
 import { parseTokenSecret, SecretCache } from "../lambda/secret-cache";
 import { createPowertoolsTelemetry, type Telemetry } from "../lambda/telemetry";
-import { createLedgerTable, startDynalite, useLocalAws } from "../test/support/dynalite";
-import { type AwsEndpoint, startAwsEndpoint } from "./aws-endpoint";
+import { createLedgerTable, startDynalite, useLocalAws } from "../testkit/dynalite";
+import { type AwsEndpoint, startAwsEndpoint } from "./aws/server";
 import { pollOnce } from "./event-source";
 import { type OpscomSandbox, startOpscomSandbox } from "./opscom-sandbox";
 import {

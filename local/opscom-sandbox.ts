@@ -9,6 +9,7 @@
 
 import { randomBytes, randomInt, randomUUID } from "node:crypto";
 import http from "node:http";
+import { mulberry32 } from "../testkit/random";
 
 export interface SandboxOptions {
   /** Port to listen on; the host is always 127.0.0.1. @default 0 (ephemeral) */
@@ -719,18 +720,6 @@ function send(
     "content-length": Buffer.byteLength(text),
   });
   res.end(text);
-}
-
-/** Small, fast, seedable PRNG (Mulberry32); Math.random cannot be seeded. Chaos and fuzz runs use it too. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 // ---- standalone --------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@
 import { Match } from "aws-cdk-lib/assertions";
 import { afterEach, describe, expect, it } from "vitest";
 import { generateSigningSecret } from "../local/vendor-kit";
-import { buildStack } from "./cdk/support";
+import { buildStack } from "../testkit/cdk";
 import { startScenario } from "./support/alarm-scenario";
 import { type AlarmState, alarmsFromTemplate, evaluateAlarm, MetricStore } from "./support/cloudwatch";
 import { CLIENT_CODE, startWorld, type TestWorld, TOKEN_SECRET, VENDOR_PREFIX } from "./support/relay";

@@ -1,40 +1,25 @@
 import {
-  CreateSecretCommand,
-  DeleteSecretCommand,
-  DescribeSecretCommand,
   GetSecretValueCommand,
-  ListSecretsCommand,
-  PutSecretValueCommand,
-  ResourceExistsException,
   ResourceNotFoundException,
   SecretsManagerClient,
 } from "@aws-sdk/client-secrets-manager";
 import {
-  ChangeMessageVisibilityBatchCommand,
   ChangeMessageVisibilityCommand,
-  CreateQueueCommand,
   DeleteMessageBatchCommand,
   DeleteMessageCommand,
   GetQueueAttributesCommand,
-  GetQueueUrlCommand,
-  ListDeadLetterSourceQueuesCommand,
   ListMessageMoveTasksCommand,
-  ListQueuesCommand,
   type Message,
-  PurgeQueueCommand,
   QueueDoesNotExist,
-  QueueNameExists,
   ReceiptHandleIsInvalid,
   ReceiveMessageCommand,
   type ReceiveMessageCommandInput,
-  SendMessageBatchCommand,
   SendMessageCommand,
-  SetQueueAttributesCommand,
   SQSClient,
   StartMessageMoveTaskCommand,
 } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type AwsEndpoint, startAwsEndpoint } from "../local/aws-endpoint";
+import { type AwsEndpoint, startAwsEndpoint } from "../local/aws/server";
 
 // The clients get their endpoint only from the standard variables, as the Lambda code will.
 const ENV_KEYS = [
@@ -147,49 +132,16 @@ describe("Secrets Manager", () => {
     expect(error.message).toMatch(/can't find the specified secret/);
   });
 
-  it("serves a new version after putSecret and keeps the old one as AWSPREVIOUS", async () => {
+  it("serves the new value after putSecret, under a new version id", async () => {
     const name = unique("relay/rotating");
     endpoint.putSecret(name, "v1");
     const first = await secrets.send(new GetSecretValueCommand({ SecretId: name }));
     endpoint.putSecret(name, "v2");
 
     const current = await secrets.send(new GetSecretValueCommand({ SecretId: name }));
-    const previous = await secrets.send(
-      new GetSecretValueCommand({ SecretId: name, VersionStage: "AWSPREVIOUS" }),
-    );
-    const byId = await secrets.send(
-      new GetSecretValueCommand({ SecretId: name, VersionId: first.VersionId }),
-    );
 
     expect(current.SecretString).toBe("v2");
     expect(current.VersionId).not.toBe(first.VersionId);
-    expect(previous.SecretString).toBe("v1");
-    expect(previous.VersionStages).toEqual(["AWSPREVIOUS"]);
-    expect(byId.SecretString).toBe("v1");
-  });
-
-  it("supports CreateSecret, PutSecretValue, DescribeSecret, ListSecrets and DeleteSecret through the SDK", async () => {
-    const name = unique("relay/sdk-managed");
-    const created = await secrets.send(new CreateSecretCommand({ Name: name, SecretString: "one" }));
-    const duplicate = await caught(secrets.send(new CreateSecretCommand({ Name: name, SecretString: "x" })));
-    const put = await secrets.send(new PutSecretValueCommand({ SecretId: name, SecretString: "two" }));
-    const described = await secrets.send(new DescribeSecretCommand({ SecretId: created.ARN }));
-    const listed = await secrets.send(
-      new ListSecretsCommand({ Filters: [{ Key: "name", Values: ["relay/sdk-managed"] }] }),
-    );
-    const value = await secrets.send(new GetSecretValueCommand({ SecretId: name }));
-    await secrets.send(new DeleteSecretCommand({ SecretId: name, ForceDeleteWithoutRecovery: true }));
-    const afterDelete = await caught(secrets.send(new GetSecretValueCommand({ SecretId: name })));
-
-    expect(duplicate).toBeInstanceOf(ResourceExistsException);
-    expect(value.SecretString).toBe("two");
-    expect(put.VersionStages).toEqual(["AWSCURRENT"]);
-    expect(described.VersionIdsToStages).toEqual({
-      [created.VersionId ?? ""]: ["AWSPREVIOUS"],
-      [put.VersionId ?? ""]: ["AWSCURRENT"],
-    });
-    expect(listed.SecretList?.map((secret) => secret.Name)).toContain(name);
-    expect(afterDelete).toBeInstanceOf(ResourceNotFoundException);
   });
 
   it("deleteSecret removes a secret at once", async () => {
@@ -262,11 +214,6 @@ describe("Secrets Manager", () => {
 });
 
 describe("SQS", () => {
-  async function createQueue(name: string, attributes?: Record<string, string>): Promise<string> {
-    const output = await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
-    return output.QueueUrl ?? "";
-  }
-
   async function queueArn(queueUrl: string): Promise<string> {
     const output = await sqs.send(
       new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["QueueArn"] }),
@@ -274,21 +221,17 @@ describe("SQS", () => {
     return output.Attributes?.QueueArn ?? "";
   }
 
-  it("creates queues, finds them by name and reports their attributes", async () => {
+  it("creates queues and reports their attributes", async () => {
     const name = unique("retry");
-    const queueUrl = await createQueue(name, { VisibilityTimeout: "45", DelaySeconds: "0" });
-    const again = await createQueue(name, { VisibilityTimeout: "45" });
-    const conflict = await caught(createQueue(name, { VisibilityTimeout: "10" }));
-    const found = await sqs.send(new GetQueueUrlCommand({ QueueName: name }));
+    const queueUrl = endpoint.createQueue(name, { VisibilityTimeout: "45", DelaySeconds: "0" });
+    const again = endpoint.createQueue(name, { VisibilityTimeout: "45" });
     const attributes = await sqs.send(
       new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["All"] }),
     );
-    const listed = await sqs.send(new ListQueuesCommand({ QueueNamePrefix: name }));
 
     expect(queueUrl).toBe(`${endpoint.url}/000000000000/${name}`);
     expect(again).toBe(queueUrl);
-    expect(conflict).toBeInstanceOf(QueueNameExists);
-    expect(found.QueueUrl).toBe(queueUrl);
+    expect(() => endpoint.createQueue(name, { VisibilityTimeout: "10" })).toThrow(/already exists/);
     expect(attributes.Attributes).toMatchObject({
       QueueArn: `arn:aws:sqs:us-east-1:000000000000:${name}`,
       VisibilityTimeout: "45",
@@ -296,11 +239,9 @@ describe("SQS", () => {
       ApproximateNumberOfMessagesNotVisible: "0",
       ApproximateNumberOfMessagesDelayed: "0",
     });
-    expect(listed.QueueUrls).toEqual([queueUrl]);
   });
 
   it("throws the SDK's typed QueueDoesNotExist for an unknown queue", async () => {
-    const byName = await caught(sqs.send(new GetQueueUrlCommand({ QueueName: unique("nope") })));
     const byUrl = await caught(
       sqs.send(
         new SendMessageCommand({
@@ -310,11 +251,10 @@ describe("SQS", () => {
       ),
     );
 
-    expect(byName).toBeInstanceOf(QueueDoesNotExist);
     expect(byUrl).toBeInstanceOf(QueueDoesNotExist);
     expect(byUrl.name).toBe("QueueDoesNotExist");
     // The legacy query error code SQS sends in x-amzn-query-error, which the SDK exposes as Code.
-    expect((byName as Error & { Code?: string }).Code).toBe("AWS.SimpleQueueService.NonExistentQueue");
+    expect((byUrl as Error & { Code?: string }).Code).toBe("AWS.SimpleQueueService.NonExistentQueue");
   });
 
   it("sends, receives and deletes a message with its system attributes", async () => {
@@ -350,68 +290,6 @@ describe("SQS", () => {
 
     expect(message?.Attributes).toMatchObject({ ApproximateReceiveCount: "1", SenderId: "000000000000" });
     expect(message?.Attributes?.SentTimestamp).toMatch(/^\d{13}$/);
-  });
-
-  it("answers message-attribute MD5s that match SQS's published values", async () => {
-    const queueUrl = endpoint.createQueue(unique("md5"));
-    // Known answers from SQS's documentation and other SQS implementations' test suites.
-    const single = await sqs.send(
-      new SendMessageCommand({
-        QueueUrl: queueUrl,
-        MessageBody: "a",
-        MessageAttributes: { SellerName: { DataType: "String", StringValue: "Example Store" } },
-      }),
-    );
-    const two = await sqs.send(
-      new SendMessageCommand({
-        QueueUrl: queueUrl,
-        MessageBody: "b",
-        MessageAttributes: {
-          ordinal: { DataType: "Number", StringValue: "1" },
-          category: { DataType: "String", StringValue: "test" },
-        },
-      }),
-    );
-    const number = await sqs.send(
-      new SendMessageCommand({
-        QueueUrl: queueUrl,
-        MessageBody: "c",
-        MessageAttributes: { timestamp: { DataType: "Number", StringValue: "1493147359900" } },
-      }),
-    );
-
-    expect(single.MD5OfMessageAttributes).toBe("cd28f3b68aeee4b2eac9c66f2f694b58");
-    expect(two.MD5OfMessageAttributes).toBe("d21ae90c49061e927f57df5f5d72be1f");
-    expect(number.MD5OfMessageAttributes).toBe("235c5c510d26fb653d073faed50ae77c");
-    expect(single.MD5OfMessageBody).toBe("0cc175b9c0f1b6a831c399e269772661");
-  });
-
-  it("returns only the message attributes asked for, binary ones included, with a matching MD5", async () => {
-    const queueUrl = endpoint.createQueue(unique("attrs"));
-    const sent = await sqs.send(
-      new SendMessageCommand({
-        QueueUrl: queueUrl,
-        MessageBody: "with attributes",
-        MessageAttributes: {
-          "relay.vendor": { DataType: "String", StringValue: "acme" },
-          "relay.attempt": { DataType: "Number", StringValue: "2" },
-          blob: { DataType: "Binary", BinaryValue: new Uint8Array([0, 1, 254, 255]) },
-        },
-      }),
-    );
-
-    const [message] = await receive(queueUrl, {
-      MessageAttributeNames: ["relay.*", "blob"],
-      VisibilityTimeout: 0,
-    });
-    const [none] = await receive(queueUrl);
-
-    expect(message?.MessageAttributes?.["relay.vendor"]?.StringValue).toBe("acme");
-    expect(message?.MessageAttributes?.["relay.attempt"]?.StringValue).toBe("2");
-    expect([...(message?.MessageAttributes?.blob?.BinaryValue ?? [])]).toEqual([0, 1, 254, 255]);
-    expect(message?.MD5OfMessageAttributes).toBe(sent.MD5OfMessageAttributes);
-    expect(none?.MessageAttributes).toBeUndefined();
-    expect(none?.MD5OfMessageAttributes).toBeUndefined();
   });
 
   it("holds a delayed message back until the virtual clock passes its delay", async () => {
@@ -529,34 +407,15 @@ describe("SQS", () => {
     expect(deleteMadeUp).toBeInstanceOf(ReceiptHandleIsInvalid);
   });
 
-  it("handles batch send, change-visibility and delete with per-entry results", async () => {
+  it("deletes a batch with per-entry results", async () => {
     const queueUrl = endpoint.createQueue(unique("batch"));
-    const sent = await sqs.send(
-      new SendMessageBatchCommand({
-        QueueUrl: queueUrl,
-        Entries: [
-          { Id: "a", MessageBody: "first" },
-          {
-            Id: "b",
-            MessageBody: "second",
-            MessageAttributes: { k: { DataType: "String", StringValue: "v" } },
-          },
-          { Id: "c", MessageBody: "third", DelaySeconds: 120 },
-        ],
-      }),
-    );
+    for (const body of ["first", "second"]) {
+      await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: body }));
+    }
+    await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: "third", DelaySeconds: 120 }));
     const received = await receive(queueUrl, { MaxNumberOfMessages: 10 });
     const handles = received.map((message) => message.ReceiptHandle);
 
-    const changed = await sqs.send(
-      new ChangeMessageVisibilityBatchCommand({
-        QueueUrl: queueUrl,
-        Entries: [
-          { Id: "ok", ReceiptHandle: handles[0], VisibilityTimeout: 0 },
-          { Id: "bad", ReceiptHandle: "bogus", VisibilityTimeout: 0 },
-        ],
-      }),
-    );
     const deleted = await sqs.send(
       new DeleteMessageBatchCommand({
         QueueUrl: queueUrl,
@@ -567,18 +426,13 @@ describe("SQS", () => {
       }),
     );
 
-    expect(sent.Successful?.map((entry) => entry.Id)).toEqual(["a", "b", "c"]);
-    expect(sent.Successful?.[1]?.MD5OfMessageAttributes).toMatch(/^[0-9a-f]{32}$/);
-    expect(sent.Failed).toEqual([]);
     expect(received.map((message) => message.Body)).toEqual(["first", "second"]);
-    expect(changed.Successful).toEqual([{ Id: "ok" }]);
-    expect(changed.Failed).toEqual([
+    expect(deleted.Successful).toEqual([{ Id: "one" }]);
+    expect(deleted.Failed).toEqual([
       expect.objectContaining({ Id: "bad", Code: "ReceiptHandleIsInvalid", SenderFault: true }),
     ]);
-    expect(deleted.Successful).toEqual([{ Id: "one" }]);
-    expect(deleted.Failed?.map((entry) => entry.Code)).toEqual(["ReceiptHandleIsInvalid"]);
     expect(endpoint.peekMessages(queueUrl).map((message) => message.body)).toEqual(["first", "third"]);
-    expect(endpoint.queueStats(queueUrl)).toEqual({ visible: 1, inFlight: 0, delayed: 1, total: 2 });
+    expect(endpoint.queueStats(queueUrl)).toEqual({ visible: 0, inFlight: 1, delayed: 1, total: 2 });
   });
 
   it("rejects malformed batches as SQS does", async () => {
@@ -586,41 +440,32 @@ describe("SQS", () => {
 
     const duplicateIds = await caught(
       sqs.send(
-        new SendMessageBatchCommand({
+        new DeleteMessageBatchCommand({
           QueueUrl: queueUrl,
           Entries: [
-            { Id: "same", MessageBody: "1" },
-            { Id: "same", MessageBody: "2" },
+            { Id: "same", ReceiptHandle: "1" },
+            { Id: "same", ReceiptHandle: "2" },
           ],
         }),
       ),
     );
     const tooMany = await caught(
       sqs.send(
-        new SendMessageBatchCommand({
+        new DeleteMessageBatchCommand({
           QueueUrl: queueUrl,
-          Entries: Array.from({ length: 11 }, (_, index) => ({ Id: `m${index}`, MessageBody: "x" })),
+          Entries: Array.from({ length: 11 }, (_, index) => ({ Id: `m${index}`, ReceiptHandle: "x" })),
         }),
       ),
     );
 
     expect(duplicateIds.name).toBe("BatchEntryIdsNotDistinct");
     expect(tooMany.name).toBe("TooManyEntriesInBatchRequest");
-    expect(endpoint.queueStats(queueUrl).total).toBe(0);
   });
 
   it("receives at most MaxNumberOfMessages, and never more than ten", async () => {
     const queueUrl = endpoint.createQueue(unique("max"));
-    for (let batch = 0; batch < 2; batch += 1) {
-      await sqs.send(
-        new SendMessageBatchCommand({
-          QueueUrl: queueUrl,
-          Entries: Array.from({ length: 6 }, (_, index) => ({
-            Id: `m${index}`,
-            MessageBody: `${batch}-${index}`,
-          })),
-        }),
-      );
+    for (let index = 0; index < 12; index += 1) {
+      await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: String(index) }));
     }
 
     const three = await receive(queueUrl, { MaxNumberOfMessages: 3 });
@@ -648,7 +493,6 @@ describe("SQS", () => {
     endpoint.advanceClock(10_000);
     const third = await receive(sourceUrl);
     const [dead] = await receive(dlqUrl, { MessageSystemAttributeNames: ["All"] });
-    const sources = await sqs.send(new ListDeadLetterSourceQueuesCommand({ QueueUrl: dlqUrl }));
     const policy = await sqs.send(
       new GetQueueAttributesCommand({ QueueUrl: sourceUrl, AttributeNames: ["RedrivePolicy"] }),
     );
@@ -661,26 +505,21 @@ describe("SQS", () => {
     expect(dead?.MessageId).toBe(first[0]?.MessageId);
     expect(dead?.Attributes?.DeadLetterQueueSourceArn).toBe(sourceArn);
     expect(dead?.Attributes?.ApproximateReceiveCount).toBe("3");
-    expect(sources.queueUrls).toEqual([sourceUrl]);
     expect(JSON.parse(policy.Attributes?.RedrivePolicy ?? "{}")).toEqual({
       deadLetterTargetArn: dlqArn,
       maxReceiveCount: 2,
     });
   });
 
-  it("refuses a RedrivePolicy whose dead-letter queue does not exist", async () => {
-    const queueUrl = endpoint.createQueue(unique("no-dlq"));
+  it("refuses a RedrivePolicy whose dead-letter queue does not exist", () => {
     const policy = JSON.stringify({
       deadLetterTargetArn: "arn:aws:sqs:us-east-1:000000000000:nowhere",
       maxReceiveCount: 3,
     });
 
-    const error = await caught(
-      sqs.send(new SetQueueAttributesCommand({ QueueUrl: queueUrl, Attributes: { RedrivePolicy: policy } })),
+    expect(() => endpoint.createQueue(unique("no-dlq"), { RedrivePolicy: policy })).toThrow(
+      /Dead letter target does not exist/,
     );
-
-    expect(error.name).toBe("InvalidParameterValue");
-    expect(error.message).toMatch(/Dead letter target does not exist/);
   });
 
   it("redrives dead letters back with StartMessageMoveTask and lists the task", async () => {
@@ -724,60 +563,17 @@ describe("SQS", () => {
     expect(notADlq.name).toBe("InvalidParameterValue");
   });
 
-  it("answers a long poll as soon as a message arrives", async () => {
+  it("refuses a long poll rather than answer it as a short one", async () => {
     const queueUrl = endpoint.createQueue(unique("long-poll"));
-    const started = Date.now();
+    const byDefault = endpoint.createQueue(unique("long-poll-default"), {
+      ReceiveMessageWaitTimeSeconds: "1",
+    });
 
-    const polling = receive(queueUrl, { WaitTimeSeconds: 20 });
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: "wake up" }));
-    const messages = await polling;
+    const asked = await caught(receive(queueUrl, { WaitTimeSeconds: 20 }));
+    const inherited = await caught(receive(byDefault));
 
-    expect(messages.map((message) => message.Body)).toEqual(["wake up"]);
-    expect(Date.now() - started).toBeLessThan(5_000);
-  });
-
-  it("answers a long poll when advanceClock makes a delayed message visible", async () => {
-    const queueUrl = endpoint.createQueue(unique("long-poll-clock"));
-    await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: "delayed", DelaySeconds: 900 }));
-    const started = Date.now();
-
-    const polling = receive(queueUrl, { WaitTimeSeconds: 20 });
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    endpoint.advanceClock(900_000);
-    const messages = await polling;
-
-    expect(messages.map((message) => message.Body)).toEqual(["delayed"]);
-    expect(Date.now() - started).toBeLessThan(5_000);
-  });
-
-  it("takes no message for a long poll its client has abandoned", async () => {
-    const queueUrl = endpoint.createQueue(unique("long-poll-abandoned"));
-    const controller = new AbortController();
-
-    const polling = caught(
-      sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, WaitTimeSeconds: 20 }), {
-        abortSignal: controller.signal,
-      }),
-    );
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    controller.abort();
-    const error = await polling;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: "for someone else" }));
-
-    expect(error.name).toBe("AbortError");
-    expect(endpoint.queueStats(queueUrl)).toMatchObject({ visible: 1, inFlight: 0 });
-  });
-
-  it("answers an empty long poll after WaitTimeSeconds, using the queue's default wait", async () => {
-    const queueUrl = endpoint.createQueue(unique("long-poll-empty"), { ReceiveMessageWaitTimeSeconds: "1" });
-    const started = Date.now();
-
-    const messages = await receive(queueUrl);
-
-    expect(messages).toEqual([]);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    expect(asked.name).toBe("UnsupportedOperation");
+    expect(inherited.name).toBe("UnsupportedOperation");
   });
 
   it("makes SendMessage fail when told to, and the SDK surface the 500 once its retries are spent", async () => {
@@ -816,37 +612,27 @@ describe("SQS", () => {
     expect(() => endpoint.failNext("SendMesage")).toThrow(/unknown operation/);
   });
 
-  it("purges a queue and drops messages past their retention period", async () => {
-    const purgedUrl = endpoint.createQueue(unique("purge"));
+  it("drops messages past their retention period", async () => {
     const shortLivedUrl = endpoint.createQueue(unique("retention"), { MessageRetentionPeriod: "60" });
-    await sqs.send(new SendMessageCommand({ QueueUrl: purgedUrl, MessageBody: "x" }));
     await sqs.send(new SendMessageCommand({ QueueUrl: shortLivedUrl, MessageBody: "y" }));
 
-    await sqs.send(new PurgeQueueCommand({ QueueUrl: purgedUrl }));
     const beforeExpiry = endpoint.queueStats(shortLivedUrl).total;
     endpoint.advanceClock(60_000);
 
-    expect(endpoint.queueStats(purgedUrl).total).toBe(0);
     expect(beforeExpiry).toBe(1);
     expect(endpoint.queueStats(shortLivedUrl).total).toBe(0);
   });
 
-  it("validates queue attributes on SetQueueAttributes and applies valid ones", async () => {
-    const queueUrl = endpoint.createQueue(unique("set-attrs"));
+  it("validates queue attributes and applies valid ones", async () => {
+    const queueUrl = endpoint.createQueue(unique("set-attrs"), { VisibilityTimeout: "7" });
 
-    await sqs.send(
-      new SetQueueAttributesCommand({ QueueUrl: queueUrl, Attributes: { VisibilityTimeout: "7" } }),
-    );
-    const outOfRange = await caught(
-      sqs.send(
-        new SetQueueAttributesCommand({ QueueUrl: queueUrl, Attributes: { VisibilityTimeout: "50000" } }),
-      ),
-    );
     const attributes = await sqs.send(
       new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["VisibilityTimeout"] }),
     );
 
     expect(attributes.Attributes).toEqual({ VisibilityTimeout: "7" });
-    expect(outOfRange.name).toBe("InvalidAttributeValue");
+    expect(() => endpoint.createQueue(unique("bad-attrs"), { VisibilityTimeout: "50000" })).toThrow(
+      /Invalid value for the parameter VisibilityTimeout/,
+    );
   });
 });

@@ -10,11 +10,11 @@ import { ANSWER_BUDGET, ANSWER_CEILING_MS } from "../lambda/budget";
 import { loadConfig } from "../lambda/config";
 import { createIngestHandler } from "../lambda/ingest-core";
 import { productionDeps } from "../lambda/wiring";
-import { type AwsEndpoint, startAwsEndpoint } from "../local/aws-endpoint";
+import { type AwsEndpoint, startAwsEndpoint } from "../local/aws/server";
 import { type OpscomSandbox, startOpscomSandbox } from "../local/opscom-sandbox";
 import { canonicalEvent, generateSigningSecret, signWebhook } from "../local/vendor-kit";
-import { createLedgerTable, type LocalDynamo, startDynalite, useLocalAws } from "./support/dynalite";
-import { restEvent } from "./support/events";
+import { createLedgerTable, type LocalDynamo, startDynalite, useLocalAws } from "../testkit/dynalite";
+import { restEvent } from "../testkit/events";
 import { type StallProxy, startStallProxy } from "./support/stall-proxy";
 
 const TOKEN = "STALL-TOKEN-0123456789";

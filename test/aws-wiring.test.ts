@@ -7,13 +7,13 @@ import type { APIGatewayProxyResult, SQSBatchResponse, SQSEvent } from "aws-lamb
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createDynamoLedger } from "../lambda/adapters/dynamodb-ledger";
 import type { IngestEvent } from "../lambda/http";
-import { type AwsEndpoint, startAwsEndpoint } from "../local/aws-endpoint";
+import { type AwsEndpoint, startAwsEndpoint } from "../local/aws/server";
 import { type DynamoFaultProxy, startDynamoFaultProxy } from "../local/dynamodb-faults";
 import { pollOnce } from "../local/event-source";
 import { type OpscomSandbox, startOpscomSandbox } from "../local/opscom-sandbox";
 import { canonicalEvent, generateSigningSecret, signWebhook } from "../local/vendor-kit";
-import { createLedgerTable, type LocalDynamo, startDynalite, useLocalAws } from "./support/dynalite";
-import { restEvent } from "./support/events";
+import { createLedgerTable, type LocalDynamo, startDynalite, useLocalAws } from "../testkit/dynalite";
+import { restEvent } from "../testkit/events";
 
 type Ingest = (event: IngestEvent) => Promise<APIGatewayProxyResult>;
 type Worker = (event: SQSEvent) => Promise<SQSBatchResponse>;

@@ -11,9 +11,9 @@ import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDynamoLedger } from "../lambda/adapters/dynamodb-ledger";
 import type { BrowsableLedger, ClaimRequest, LedgerKey, RetryMessage } from "../lambda/ports";
-import { type AwsEndpoint, startAwsEndpoint } from "../local/aws-endpoint";
+import { type AwsEndpoint, startAwsEndpoint } from "../local/aws/server";
 import { type RunningConsole, startConsole } from "../local/console-server";
-import { createLedgerTable, type LocalDynamo, startDynalite, useLocalAws } from "./support/dynalite";
+import { createLedgerTable, type LocalDynamo, startDynalite, useLocalAws } from "../testkit/dynalite";
 
 const ROOT = resolve(__dirname, "..");
 const SHOTS = resolve(ROOT, "test-output/console");

@@ -8,7 +8,7 @@ import {
 } from "@aws-sdk/client-dynamodb";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type DynamoFault, type DynamoFaultProxy, startDynamoFaultProxy } from "../local/dynamodb-faults";
-import { createLedgerTable, type LocalDynamo, startDynalite, useLocalAws } from "./support/dynalite";
+import { createLedgerTable, type LocalDynamo, startDynalite, useLocalAws } from "../testkit/dynalite";
 
 const TABLE = "faults";
 let dynamo: LocalDynamo;

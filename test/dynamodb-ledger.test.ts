@@ -20,7 +20,7 @@ import {
   type LedgerKey,
   MAX_HISTORY,
 } from "../lambda/ports";
-import { createLedgerTable, type LocalDynamo, startDynalite, useLocalAws } from "./support/dynalite";
+import { createLedgerTable, type LocalDynamo, startDynalite, useLocalAws } from "../testkit/dynalite";
 
 const ROOT = resolve(__dirname, "..");
 const T0 = Date.UTC(2025, 0, 15, 9, 30);

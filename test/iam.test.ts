@@ -14,9 +14,10 @@ import * as sqsCommands from "@aws-sdk/client-sqs";
 import type { CfnElement } from "aws-cdk-lib";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { createDynamoLedger } from "../lambda/adapters/dynamodb-ledger";
-import type { AwsEndpoint } from "../local/aws-endpoint";
+import type { AwsEndpoint } from "../local/aws/server";
 import { startConsole } from "../local/console-server";
-import { buildStack } from "./cdk/support";
+import { buildStack } from "../testkit/cdk";
+import type { LocalDynamo } from "../testkit/dynalite";
 import {
   ACCOUNT,
   HARNESS,
@@ -26,13 +27,12 @@ import {
   startRecordingProxy,
   unmappedRequests,
 } from "./support/aws-recorder";
-import type { LocalDynamo } from "./support/dynalite";
 import { type AwsCall, evaluate, parsePolicy, type Statement, statementMatches } from "./support/iam-policy";
 import { type Bindings, roleStatements } from "./support/iam-template";
 
 // The stand-ins as every run starts them, each behind a recording proxy.
-vi.mock("./support/dynalite", async (importOriginal) => {
-  const real = await importOriginal<typeof import("./support/dynalite")>();
+vi.mock("../testkit/dynalite", async (importOriginal) => {
+  const real = await importOriginal<typeof import("../testkit/dynalite")>();
   const { startRecordingProxy } = await import("./support/aws-recorder");
   return {
     ...real,
@@ -49,8 +49,8 @@ vi.mock("./support/dynalite", async (importOriginal) => {
     },
   };
 });
-vi.mock("../local/aws-endpoint", async (importOriginal) => {
-  const real = await importOriginal<typeof import("../local/aws-endpoint")>();
+vi.mock("../local/aws/server", async (importOriginal) => {
+  const real = await importOriginal<typeof import("../local/aws/server")>();
   const { startRecordingProxy } = await import("./support/aws-recorder");
   return {
     ...real,
@@ -309,8 +309,8 @@ describe("the on-call policy in docs/deploy.md, against npm run ledger and the r
 
   beforeAll(async () => {
     // The stand-ins themselves; only the on-call engineer's calls go through a recorder.
-    const realDynamo = await vi.importActual<typeof import("./support/dynalite")>("./support/dynalite");
-    const realAws = await vi.importActual<typeof import("../local/aws-endpoint")>("../local/aws-endpoint");
+    const realDynamo = await vi.importActual<typeof import("../testkit/dynalite")>("../testkit/dynalite");
+    const realAws = await vi.importActual<typeof import("../local/aws/server")>("../local/aws/server");
     const dynamo = await realDynamo.startDynalite();
     const aws = await realAws.startAwsEndpoint();
     const dynamoProxy = await startRecordingProxy(dynamo.endpoint, "operator");

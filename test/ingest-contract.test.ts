@@ -12,7 +12,7 @@ import type { Ledger } from "../lambda/ports";
 import type { RecordingTelemetry } from "../lambda/telemetry";
 import { canonicalEvent, signWebhook } from "../local/vendor-kit";
 import { version } from "../package.json";
-import { functionUrlEvent, httpApiEvent, type RequestSpec, restEvent } from "./support/events";
+import { functionUrlEvent, httpApiEvent, type RequestSpec, restEvent } from "../testkit/events";
 import {
   buildRelay,
   type RelayUnderTest,

@@ -6,7 +6,7 @@ import type { APIGatewayProxyEvent, Context } from "aws-lambda";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPowertoolsTelemetry, type PowertoolsTelemetry } from "../lambda/telemetry";
 import { canonicalEvent, signWebhook } from "../local/vendor-kit";
-import { restEvent } from "./support/events";
+import { restEvent } from "../testkit/events";
 import { buildRelay, type RelayUnderTest, startWorld, type TestWorld } from "./support/relay";
 
 let world: TestWorld;

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { MemoryQueue } from "../lambda/adapters/memory";
 import { createPowertoolsTelemetry } from "../lambda/telemetry";
 import { canonicalEvent, signWebhook } from "../local/vendor-kit";
-import { restEvent } from "./support/events";
+import { restEvent } from "../testkit/events";
 import { buildRelay, startWorld, type TestWorld } from "./support/relay";
 
 let world: TestWorld;

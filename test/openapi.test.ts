@@ -15,9 +15,9 @@ import type { Answer, AnswerStatus } from "../lambda/http";
 import type { Ledger } from "../lambda/ports";
 import { VENDOR_ID_PATTERN } from "../lambda/vendors";
 import { canonicalEvent, signWebhook } from "../local/vendor-kit";
-import { createLedgerTable, startDynalite, useLocalAws } from "./support/dynalite";
-import { functionUrlEvent, httpApiEvent, type RequestSpec, restEvent } from "./support/events";
-import { loadOpenApiContract, type Match, type OpenApiContract, validateDocument } from "./support/openapi";
+import { createLedgerTable, startDynalite, useLocalAws } from "../testkit/dynalite";
+import { functionUrlEvent, httpApiEvent, type RequestSpec, restEvent } from "../testkit/events";
+import { loadOpenApiContract, type Match, type OpenApiContract, validateDocument } from "../testkit/openapi";
 import { buildRelay, type RelayUnderTest, startWorld, type TestWorld } from "./support/relay";
 
 let world: TestWorld;
@@ -44,10 +44,9 @@ beforeEach(() => {
 afterEach(() => relay.close());
 
 describe("the document", () => {
-  it("is valid OpenAPI 3.1 for @seriousme/openapi-schema-validator and for swagger-parser", async () => {
+  it("is valid OpenAPI 3.1 for swagger-parser", async () => {
     const result = await validateDocument();
     expect(result.version).toBe("3.1");
-    expect(result.seriousme).toEqual({ valid: true });
     expect(result.swaggerParser).toEqual({ valid: true });
     expect(contract.raw.openapi).toBe("3.1.0");
   });

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RecordingTelemetry } from "../lambda/telemetry";
-import { type AwsEndpoint, startAwsEndpoint } from "../local/aws-endpoint";
+import { type AwsEndpoint, startAwsEndpoint } from "../local/aws/server";
 import { DEMO_VENDOR, type LocalRelay, startLocalRelay } from "../local/harness";
 import { generateSigningSecret } from "../local/vendor-kit";
 import { version } from "../package.json";

@@ -4,8 +4,8 @@ import { type Message, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createSqsQueue } from "../lambda/adapters/sqs-queue";
 import type { RetryMessage, RetryQueue } from "../lambda/ports";
-import { type AwsEndpoint, startAwsEndpoint } from "../local/aws-endpoint";
-import { useLocalAws } from "./support/dynalite";
+import { type AwsEndpoint, startAwsEndpoint } from "../local/aws/server";
+import { useLocalAws } from "../testkit/dynalite";
 
 let endpoint: AwsEndpoint;
 let client: SQSClient;

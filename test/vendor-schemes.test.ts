@@ -17,7 +17,7 @@ import { createIngestHandler, type IngestHandler } from "../lambda/ingest-core";
 import type { DeleteRequest } from "../lambda/ports";
 import { RecordingTelemetry } from "../lambda/telemetry";
 import { canonicalEvent, signWebhook } from "../local/vendor-kit";
-import { restEvent } from "./support/events";
+import { restEvent } from "../testkit/events";
 import {
   CLIENT_CODE,
   ShiftedClock,

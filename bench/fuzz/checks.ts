@@ -3,9 +3,9 @@
 // and canary of the run. Each broken rule is counted by name in the pass's report.
 
 import type { DeleteRequest } from "../../lambda/ports";
-import type { OpenApiContract } from "../../test/support/openapi";
+import type { Expected } from "../../testkit/contract/oracle";
+import type { OpenApiContract } from "../../testkit/openapi";
 import type { FuzzCase } from "./generators";
-import type { Expected } from "./oracle";
 import type { Built } from "./wire";
 
 export interface Violation {

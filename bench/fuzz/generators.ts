@@ -4,8 +4,8 @@
 // cases keep to what an HTTP client can put on a socket.
 
 import fc from "fast-check";
-import { ALIASES } from "./oracle";
-import { HUB_HEADER, MAX_BODY_BYTES, SOURCES, TOLERANCE_SECONDS } from "./world";
+import { ALIASES } from "../../testkit/contract/oracle";
+import { HUB_HEADER, MAX_BODY_BYTES, SOURCES, TOLERANCE_SECONDS } from "../../testkit/contract/world";
 
 type Shape = "rest" | "http" | "url";
 /** How the vendor id reaches the handler: a path parameter, or a path of one shape or another. */

@@ -13,14 +13,8 @@ import { loadConfig } from "../../lambda/config";
 import { createIngestHandler, type IngestHandler } from "../../lambda/ingest-core";
 import type { Clock, OpscomClient } from "../../lambda/ports";
 import { createPowertoolsTelemetry } from "../../lambda/telemetry";
-import { mulberry32 } from "../../local/opscom-sandbox";
-import { loadOpenApiContract, type OpenApiContract } from "../../test/support/openapi";
-import { startRelayChild } from "../relay-child";
-import { type Answer, Checker, emptyPass, findNeedles, LOG_FORBIDDEN, type PassReport } from "./checks";
-import { caseArb } from "./generators";
-import { CountingOpscom, programmedOutcome } from "./opscom";
-import { Oracle } from "./oracle";
-import { type BuildContext, type Built, build, remember } from "./wire";
+import { CountingOpscom, programmedOutcome } from "../../testkit/contract/opscom";
+import { Oracle } from "../../testkit/contract/oracle";
 import {
   CLIENT_CODE,
   FUZZ_CLIENT_CODES,
@@ -30,7 +24,13 @@ import {
   secretNeedles,
   TOKEN_SECRET_ID,
   VENDOR_PREFIX,
-} from "./world";
+} from "../../testkit/contract/world";
+import { loadOpenApiContract, type OpenApiContract } from "../../testkit/openapi";
+import { mulberry32 } from "../../testkit/random";
+import { startRelayChild } from "../relay-child";
+import { type Answer, Checker, emptyPass, findNeedles, LOG_FORBIDDEN, type PassReport } from "./checks";
+import { caseArb } from "./generators";
+import { type BuildContext, type Built, build, remember } from "./wire";
 
 export interface FuzzOptions {
   readonly runs: number;

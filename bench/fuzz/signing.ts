@@ -2,8 +2,14 @@
 // wrong spelling, … for the Standard Webhooks vendors and the GitHub-style HMAC vendor alike.
 
 import { createHash } from "node:crypto";
+import {
+  type FuzzSecrets,
+  HUB_HEADER,
+  hubSignature,
+  standardSignature,
+  type VendorId,
+} from "../../testkit/contract/world";
 import type { IdKind, SigningSpec } from "./generators";
-import { type FuzzSecrets, HUB_HEADER, hubSignature, standardSignature, type VendorId } from "./world";
 
 /** What signing needs of the case being built: the clock, the secrets, and what makes ids unique. */
 export interface SigningContext {

@@ -7,18 +7,7 @@ import type { IncomingMessage } from "node:http";
 import type { APIGatewayProxyEvent } from "aws-lambda";
 import type { IngestEvent } from "../../lambda/http";
 import { toRestEvent } from "../../local/harness";
-import { mulberry32 } from "../../local/opscom-sandbox";
-import { functionUrlEvent, httpApiEvent, restEvent } from "../../test/support/events";
-import {
-  type BodySpec,
-  EXTRA_HEADERS,
-  type FuzzCase,
-  type RefSpec,
-  type ReplayCase,
-  type Route,
-} from "./generators";
-import { type Expected, view } from "./oracle";
-import { signingHeaders } from "./signing";
+import { type Expected, view } from "../../testkit/contract/oracle";
 import {
   type FuzzSecrets,
   HUB_HEADER,
@@ -28,7 +17,18 @@ import {
   standardSignature,
   VENDOR_IDS,
   type VendorId,
-} from "./world";
+} from "../../testkit/contract/world";
+import { functionUrlEvent, httpApiEvent, restEvent } from "../../testkit/events";
+import { mulberry32 } from "../../testkit/random";
+import {
+  type BodySpec,
+  EXTRA_HEADERS,
+  type FuzzCase,
+  type RefSpec,
+  type ReplayCase,
+  type Route,
+} from "./generators";
+import { signingHeaders } from "./signing";
 
 export interface Built {
   readonly event: IngestEvent;

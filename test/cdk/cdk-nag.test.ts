@@ -3,7 +3,7 @@ import * as sqs from "aws-cdk-lib/aws-sqs";
 import { AwsSolutionsChecks } from "cdk-nag";
 import { describe, expect, it } from "vitest";
 import { PermitRelayStack } from "../../lib/permit-relay-stack";
-import { testApp } from "./support";
+import { testApp } from "../../testkit/cdk";
 
 // The app exactly as bin/app.ts builds it, with the given context.
 function naggedApp(context: Record<string, unknown> = {}): App {

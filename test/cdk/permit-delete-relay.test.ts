@@ -14,7 +14,7 @@ import {
   type PermitDeleteRelayProps,
   SERVICE_NAME,
 } from "../../lib/permit-delete-relay";
-import { asList, buildRelay, flat, relayProps, roleStatements, testApp } from "./support";
+import { asList, buildRelay, flat, relayProps, roleStatements, testApp } from "../../testkit/cdk";
 
 interface PolicyStatement {
   readonly Effect: "Allow" | "Deny";

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { Annotations, Match } from "aws-cdk-lib/assertions";
 import { describe, expect, it } from "vitest";
 import { PermitRelayStack, readRelayContext } from "../../lib/permit-relay-stack";
-import { buildStack, flat, testApp } from "./support";
+import { buildStack, flat, testApp } from "../../testkit/cdk";
 
 const TOKEN_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:ops/opscom-token-AbC123";
 

@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { LAMBDA_BUNDLING } from "../../lib/permit-delete-relay";
 import { runtimeNodeMajor } from "../../scripts/runtime-node";
-import { buildStack } from "./support";
+import { buildStack } from "../../testkit/cdk";
 
 const fn = (runtime: string) => ({ Type: "AWS::Lambda::Function", Properties: { Runtime: runtime } });
 

@@ -11,13 +11,13 @@ import type { CloudAssembly } from "aws-cdk-lib/cx-api";
 import { AwsSolutionsChecks } from "cdk-nag";
 import { beforeAll, describe, expect, it } from "vitest";
 import { PermitRelayStack } from "../../lib/permit-relay-stack";
-import { startAwsEndpoint } from "../../local/aws-endpoint";
+import { startAwsEndpoint } from "../../local/aws/server";
 import { startOpscomSandbox } from "../../local/opscom-sandbox";
 import { canonicalEvent, generateSigningSecret, signWebhook } from "../../local/vendor-kit";
 import { version } from "../../package.json";
-import { createLedgerTable, startDynalite, useLocalAws } from "../support/dynalite";
-import { restEvent } from "../support/events";
-import { testApp } from "./support";
+import { testApp } from "../../testkit/cdk";
+import { createLedgerTable, startDynalite, useLocalAws } from "../../testkit/dynalite";
+import { restEvent } from "../../testkit/events";
 
 /** The budget for the ingest bundle (index.js), in bytes. */
 const INGEST_BUNDLE_LIMIT = 500 * 1000;

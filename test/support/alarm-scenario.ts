@@ -20,8 +20,8 @@ import { createPowertoolsTelemetry } from "../../lambda/telemetry";
 import type { PermitDeleteRelay } from "../../lib/permit-delete-relay";
 import { pollOnce } from "../../local/event-source";
 import { canonicalEvent, signWebhook } from "../../local/vendor-kit";
+import { restEvent } from "../../testkit/events";
 import { type MetricStore, metricKey } from "./cloudwatch";
-import { restEvent } from "./events";
 import { buildRelay, type TestWorld } from "./relay";
 
 const STEP_MS = 5000;

@@ -1,5 +1,5 @@
 // Records the AWS calls the real SDK clients make, where they meet the local stand-ins: a small
-// HTTP proxy in front of dynalite or local/aws-endpoint.ts reads each request (and its answer),
+// HTTP proxy in front of dynalite or local/aws/server.ts reads each request (and its answer),
 // names the IAM action it needs and the resource ARN a deployed account would check, and passes
 // it on unchanged. Who made the call comes from `asPrincipal`: the run wraps each function's
 // invocations in it, and every HTTP request started inside carries the principal in a header.

@@ -10,7 +10,7 @@ import { createIngestHandler, type IngestHandler } from "../../lambda/ingest-cor
 import type { Clock, Ledger, OpscomClient, RetryQueue } from "../../lambda/ports";
 import { createRetryWorker, type RetryWorkerHandler } from "../../lambda/retry-core";
 import { RecordingTelemetry, type Telemetry } from "../../lambda/telemetry";
-import { type AwsEndpoint, startAwsEndpoint } from "../../local/aws-endpoint";
+import { type AwsEndpoint, startAwsEndpoint } from "../../local/aws/server";
 import { type OpscomSandbox, startOpscomSandbox } from "../../local/opscom-sandbox";
 import { generateSigningSecret } from "../../local/vendor-kit";
 

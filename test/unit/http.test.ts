@@ -2,7 +2,7 @@
 // contract docs/openapi.yaml publishes: a row that disagrees with the document fails here.
 import { describe, expect, it } from "vitest";
 import { type AnswerStatus, HTTP_STATUS, toResult } from "../../lambda/http";
-import { loadOpenApiContract } from "../support/openapi";
+import { loadOpenApiContract } from "../../testkit/openapi";
 
 /** Answered only when no API Gateway route sits in front (a function URL); not in the contract. */
 const UNROUTED: readonly AnswerStatus[] = ["no_route", "method_not_allowed"];

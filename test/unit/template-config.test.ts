@@ -3,7 +3,7 @@
 // local stand-ins or stop the run with the variable's name.
 import { describe, expect, it } from "vitest";
 import { readStackShape, resolveEnvironment, type Template } from "../../local/template-config";
-import { buildStack } from "../cdk/support";
+import { buildStack } from "../../testkit/cdk";
 
 // Bundling off (seconds per app); the asset metadata still names each function's directory.
 const shapeOf = (context: Record<string, unknown> = {}) =>

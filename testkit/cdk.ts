@@ -3,9 +3,9 @@
 // off unless a test asks for them: they cost seconds per app and only a few tests need them.
 import { App, Stack } from "aws-cdk-lib";
 import { Template } from "aws-cdk-lib/assertions";
-import cdkJson from "../../cdk.json";
-import { PermitDeleteRelay, type PermitDeleteRelayProps } from "../../lib/permit-delete-relay";
-import { PermitRelayStack } from "../../lib/permit-relay-stack";
+import cdkJson from "../cdk.json";
+import { PermitDeleteRelay, type PermitDeleteRelayProps } from "../lib/permit-delete-relay";
+import { PermitRelayStack } from "../lib/permit-relay-stack";
 
 export interface AppOptions {
   /** Run esbuild for the functions' assets. */

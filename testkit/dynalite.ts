@@ -2,7 +2,7 @@
 // stack builds it. The real SDK client finds it through AWS_ENDPOINT_URL_DYNAMODB.
 import type { AddressInfo } from "node:net";
 import { CreateTableCommand, DescribeTableCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { BY_HOUR_INDEX, BY_REFERENCE_INDEX } from "../../lambda/adapters/dynamodb-ledger";
+import { BY_HOUR_INDEX, BY_REFERENCE_INDEX } from "../lambda/adapters/dynamodb-ledger";
 
 interface DynaliteServer {
   listen(port: number, host: string, callback: () => void): void;
