@@ -298,21 +298,30 @@ export function memoryTradeoff(
 
 // ---- DynamoDB units, by the documented rules -----------------------------------------------------
 
-export type AttributeValue = { S: string } | { N: string } | { BOOL: boolean } | { NULL: true };
+export type AttributeValue =
+  | { S: string }
+  | { N: string }
+  | { BOOL: boolean }
+  | { NULL: true }
+  | { L: AttributeValue[] };
 export type Item = Record<string, AttributeValue>;
 
 /** An item's size as DynamoDB bills it: each attribute's name in UTF-8 plus its value. */
 export function itemBytes(item: Item): number {
   let bytes = 0;
-  for (const [name, value] of Object.entries(item)) {
-    bytes += Buffer.byteLength(name);
-    if ("S" in value) bytes += Buffer.byteLength(value.S);
-    else if ("N" in value) bytes += numberBytes(value.N);
-    else if ("BOOL" in value || "NULL" in value) bytes += 1;
-    // The ledger writes only these; a new type must be taught here rather than priced at a guess.
-    else throw new Error(`itemBytes: attribute ${name} has a type the cost model does not size`);
-  }
+  for (const [name, value] of Object.entries(item))
+    bytes += Buffer.byteLength(name) + valueBytes(value, name);
   return bytes;
+}
+
+function valueBytes(value: AttributeValue, name: string): number {
+  if ("S" in value) return Buffer.byteLength(value.S);
+  if ("N" in value) return numberBytes(value.N);
+  if ("BOOL" in value || "NULL" in value) return 1;
+  // A list: 3 bytes, plus each element's size and 1 byte per element (the ledger's history).
+  if ("L" in value) return value.L.reduce((sum, element) => sum + 1 + valueBytes(element, name), 3);
+  // The ledger writes only these; a new type must be taught here rather than priced at a guess.
+  throw new Error(`itemBytes: attribute ${name} has a type the cost model does not size`);
 }
 
 /** One byte per two significant digits, plus one. */
@@ -324,6 +333,13 @@ function numberBytes(text: string): number {
 export interface IndexKey {
   readonly partitionKey: string;
   readonly sortKey?: string;
+  /**
+   * `KEYS_ONLY` projects the table's key and the index's keys: an index entry is that small,
+   * and a write that changes no key leaves it alone. Default `ALL`.
+   */
+  readonly projection?: "ALL" | "KEYS_ONLY";
+  /** The table's partition key, projected into every index entry. @default "pk" */
+  readonly tableKey?: string;
 }
 
 const kb = (bytes: number) => Math.max(1, Math.ceil(bytes / 1024));
@@ -344,6 +360,17 @@ export function writeUnits(
   index: IndexKey,
 ): { table: number; index: number } {
   const table = kb(Math.max(before ? itemBytes(before) : 0, after ? itemBytes(after) : 0));
+  if (index.projection === "KEYS_ONLY") {
+    const names = [index.tableKey ?? "pk", index.partitionKey, ...(index.sortKey ? [index.sortKey] : [])];
+    const project = (item: Item | undefined): Item | undefined =>
+      inIndex(item, index)
+        ? Object.fromEntries(names.flatMap((n) => (item[n] ? [[n, item[n]]] : [])))
+        : undefined;
+    return {
+      table,
+      index: writeUnits(project(before), project(after), { ...index, projection: "ALL" }).index,
+    };
+  }
   const was = inIndex(before, index);
   const is = inIndex(after, index);
   if (!was && !is) return { table, index: 0 };

@@ -185,3 +185,27 @@ describe("DynamoDB and SQS units", () => {
     expect(sqsRequests(65_537)).toBe(2);
   });
 });
+
+describe("DynamoDB sizes of what the ledger writes now", () => {
+  it("sizes a list attribute (the history): 3 bytes, plus each element and 1 byte per element", () => {
+    expect(itemBytes({ history: { L: [{ S: "ab" }, { S: "c" }] } })).toBe(
+      "history".length + 3 + (1 + 2) + (1 + 1),
+    );
+  });
+
+  it("prices a keys-only index on insert only, at the size of its keys", () => {
+    const index = { partitionKey: "createdHour", sortKey: "createdAt", projection: "KEYS_ONLY" } as const;
+    const claimed = {
+      pk: { S: "acme#1" },
+      createdHour: { S: "2026-12-02T02" },
+      createdAt: { S: "x" },
+      big: { S: "y".repeat(3000) },
+    };
+    expect(writeUnits(undefined, claimed, index)).toEqual({ table: 3, index: 1 });
+    // A settle changes no key: the table is written, the index is not.
+    expect(writeUnits(claimed, { ...claimed, state: { S: "deleted" } }, index)).toEqual({
+      table: 3,
+      index: 0,
+    });
+  });
+});

@@ -11,8 +11,10 @@ interface DynaliteServer {
   close(callback: (error?: Error) => void): void;
 }
 
-// dynalite ships no types; this is the whole surface used here.
-const dynalite = require("dynalite") as (options: { createTableMs?: number }) => DynaliteServer;
+// dynalite ships no types; this is the whole surface used here. Required on first use, so a
+// bundle that includes the harness (the bench's relay server) loads dynalite's native
+// storage binding only if it starts dynalite.
+type Dynalite = (options: { createTableMs?: number }) => DynaliteServer;
 
 export interface LocalDynamo {
   /** `http://127.0.0.1:<port>` */
@@ -22,6 +24,7 @@ export interface LocalDynamo {
 
 /** Starts dynalite (in memory) on a free port. */
 export async function startDynalite(): Promise<LocalDynamo> {
+  const dynalite = require("dynalite") as Dynalite;
   const server = dynalite({ createTableMs: 0 });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
