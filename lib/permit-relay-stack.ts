@@ -7,7 +7,8 @@ import * as subscriptions from "aws-cdk-lib/aws-sns-subscriptions";
 import type { Construct, Node } from "constructs";
 import { settingsContradiction } from "../lambda/settings";
 import { CLIENT_CODE_PATTERN, parseVendors } from "../lambda/vendors";
-import { PermitDeleteRelay, type VendorInput } from "./permit-delete-relay";
+import { PermitDeleteRelay } from "./permit-delete-relay";
+import type { VendorInput } from "./props";
 
 /** Used when no `clientCode` context is given, so a fresh clone synthesizes. */
 export const PLACEHOLDER_CLIENT_CODE = "OC-TOMA";
