@@ -1,11 +1,12 @@
 // The whole relay as one L3 construct: API Gateway → ingest Lambda → OPS-COM, with an SQS
 // retry queue drained by the retry worker, a DynamoDB ledger, alarms and a dashboard. Props,
 // defaults and validation are in ./props.ts; the constructor reads as a table of contents
-// over one private builder per part (secrets, storage, functions, grants, API, WAF), each
-// below it in that order; alarms and the dashboard are ./relay-monitoring.ts.
+// over one builder per part (secrets, storage, functions, grants, API, WAF): the private ones
+// below it in that order, the API and WAF in ./relay-api.ts, alarms and the dashboard in
+// ./relay-monitoring.ts.
 import * as path from "node:path";
-import { ArnFormat, Duration, Names, RemovalPolicy, Stack, Token, Validations } from "aws-cdk-lib";
-import * as apigw from "aws-cdk-lib/aws-apigateway";
+import { ArnFormat, Duration, RemovalPolicy, Stack, Token, Validations } from "aws-cdk-lib";
+import type * as apigw from "aws-cdk-lib/aws-apigateway";
 import type * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as iam from "aws-cdk-lib/aws-iam";
@@ -15,7 +16,7 @@ import * as logs from "aws-cdk-lib/aws-logs";
 import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import type * as sns from "aws-cdk-lib/aws-sns";
 import * as sqs from "aws-cdk-lib/aws-sqs";
-import * as wafv2 from "aws-cdk-lib/aws-wafv2";
+import type * as wafv2 from "aws-cdk-lib/aws-wafv2";
 import { Construct } from "constructs";
 import {
   LAMBDA_ENVIRONMENT_LIMIT_BYTES,
@@ -26,6 +27,7 @@ import {
 import { RETRY_QUEUE_RETENTION_DAYS } from "../lambda/settings";
 import type { VendorConfig } from "../lambda/vendors";
 import { type PermitDeleteRelayProps, type RelaySettings, validateProps } from "./props";
+import { buildRelayApi, buildWebAcl } from "./relay-api";
 import { type RelayAlarms, RelayMonitoring } from "./relay-monitoring";
 
 // Re-exported so the construct's users (bench/, bin/, tests) import one module.
@@ -68,31 +70,13 @@ export const LAMBDA_BUNDLING: nodejs.BundlingOptions = {
 const UNRESOLVED_VALUE_BYTES = 256;
 const PROJECT_ROOT = path.join(__dirname, "..");
 
-/**
- * One JSON object per request. API Gateway does not escape values, so only fields that
- * cannot hold a quote are interpolated raw (no user agent); the error message uses the
- * pre-quoted `messageString` variant.
- */
-const ACCESS_LOG_FORMAT = [
-  '{"requestId":"$context.requestId"',
-  '"extendedRequestId":"$context.extendedRequestId"',
-  '"requestTime":"$context.requestTime"',
-  '"sourceIp":"$context.identity.sourceIp"',
-  '"httpMethod":"$context.httpMethod"',
-  '"path":"$context.path"',
-  '"status":"$context.status"',
-  '"responseLength":"$context.responseLength"',
-  '"responseLatency":"$context.responseLatency"',
-  '"integrationStatus":"$context.integrationStatus"',
-  '"integrationLatency":"$context.integrationLatency"',
-  '"wafResponseCode":"$context.wafResponseCode"',
-  '"xrayTraceId":"$context.xrayTraceId"',
-  '"errorMessage":$context.error.messageString}',
-].join(",");
-
 export class PermitDeleteRelay extends Construct {
   public readonly api: apigw.RestApi;
   public readonly accessLogGroup: logs.LogGroup;
+  /** The stage's execution-log group, created here so it has the retention and goes with the stack. */
+  public readonly executionLogGroup: logs.LogGroup;
+  /** The custom domain; undefined without the `domain` prop. */
+  public readonly domainName?: apigw.DomainName;
   public readonly ingestFunction: nodejs.NodejsFunction;
   public readonly ingestLogGroup: logs.LogGroup;
   public readonly retryWorkerFunction: nodejs.NodejsFunction;
@@ -129,10 +113,12 @@ export class PermitDeleteRelay extends Construct {
     this.retryWorkerLogGroup = functions.workerLogs;
     this.grantLeastPrivilege(settings, functions.ingestRole, functions.workerRole);
 
-    const gateway = this.buildApi(settings);
+    const gateway = buildRelayApi(this, settings, this.ingestFunction, props.domain);
     this.api = gateway.api;
     this.accessLogGroup = gateway.accessLogGroup;
-    this.webAcl = this.buildWaf(settings);
+    this.executionLogGroup = gateway.executionLogGroup;
+    this.domainName = gateway.domainName;
+    this.webAcl = buildWebAcl(this, settings, this.api);
 
     this.monitoring = new RelayMonitoring(this, "Monitoring", {
       api: this.api,
@@ -413,220 +399,6 @@ export class PermitDeleteRelay extends Construct {
           "exact ARNs.",
       });
     }
-  }
-
-  private buildApi(settings: RelaySettings): { api: apigw.RestApi; accessLogGroup: logs.LogGroup } {
-    const ingestFunction = this.ingestFunction;
-    const restricted = settings.vendors.filter((v) => v.allowedSourceCidrs !== undefined);
-    const policy =
-      restricted.length === 0
-        ? undefined
-        : new iam.PolicyDocument({
-            statements: [
-              new iam.PolicyStatement({
-                sid: "AllowInvoke",
-                principals: [new iam.AnyPrincipal()],
-                actions: ["execute-api:Invoke"],
-                resources: ["execute-api:/*"],
-              }),
-              ...restricted.map(
-                (v) =>
-                  new iam.PolicyStatement({
-                    sid: `OnlyAllowedSources${v.id.replace(/[^A-Za-z0-9]/g, "")}`,
-                    effect: iam.Effect.DENY,
-                    principals: [new iam.AnyPrincipal()],
-                    actions: ["execute-api:Invoke"],
-                    resources: [`execute-api:/*/POST/webhooks/${v.id}`],
-                    conditions: { NotIpAddress: { "aws:SourceIp": [...(v.allowedSourceCidrs ?? [])] } },
-                  }),
-              ),
-            ],
-          });
-
-    const accessLogGroup = new logs.LogGroup(this, "ApiAccessLogs", { retention: settings.logRetention });
-    const api = new apigw.RestApi(this, "Api", {
-      restApiName: Names.uniqueResourceName(this, { maxLength: 100, separator: "-" }),
-      description: "opscom-permit-relay: parking vendors post signed webhooks to POST /webhooks/{vendorId}",
-      endpointConfiguration: {
-        types: [apigw.EndpointType.REGIONAL],
-        ipAddressType: settings.dualStack ? apigw.IpAddressType.DUAL_STACK : apigw.IpAddressType.IPV4,
-      },
-      // API Gateway writes access and execution logs through an account-level role.
-      cloudWatchRole: true,
-      policy,
-      deployOptions: {
-        stageName: "prod",
-        accessLogDestination: new apigw.LogGroupLogDestination(accessLogGroup),
-        accessLogFormat: apigw.AccessLogFormat.custom(ACCESS_LOG_FORMAT),
-        tracingEnabled: true,
-        dataTraceEnabled: false,
-        loggingLevel: apigw.MethodLoggingLevel.ERROR,
-        throttlingRateLimit: settings.throttlingRateLimit,
-        throttlingBurstLimit: settings.throttlingBurstLimit,
-      },
-    });
-    const cloudWatchRole = api.node.tryFindChild("CloudWatchRole");
-    if (cloudWatchRole) {
-      Validations.of(cloudWatchRole).acknowledge({
-        id: "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
-        reason:
-          "This is the account-level role API Gateway needs to write access and execution logs; it can only be " +
-          "assumed by apigateway.amazonaws.com and the AWS-managed policy is the purpose-built, AWS-maintained " +
-          "policy for exactly that.",
-      });
-    }
-
-    const pathValidator = new apigw.RequestValidator(this, "PathValidator", {
-      restApi: api,
-      validateRequestParameters: true,
-      validateRequestBody: false,
-    });
-    const webhook = api.root
-      .addResource("webhooks")
-      .addResource("{vendorId}")
-      .addMethod("POST", new apigw.LambdaIntegration(ingestFunction, { allowTestInvoke: false }), {
-        operationName: "PostWebhook",
-        requestParameters: { "method.request.path.vendorId": true },
-        requestValidator: pathValidator,
-      });
-    Validations.of(webhook).acknowledge(
-      {
-        id: "AwsSolutions-APIG4",
-        reason:
-          "Vendors authenticate by an HMAC signature over the raw request body (Standard Webhooks or a " +
-          "configured HMAC scheme), verified inside the ingest function with a per-vendor secret before any " +
-          "other work. API Gateway authorizers never see the request body, so they cannot verify it; unsigned " +
-          "or badly signed requests get 401.",
-      },
-      {
-        id: "AwsSolutions-COG4",
-        reason:
-          "Callers are vendors' webhook senders (machines), not users: there is no Cognito user to sign in. " +
-          "Authentication is the body signature checked in the ingest function (see AwsSolutions-APIG4).",
-      },
-    );
-    Validations.of(api).acknowledge({
-      id: "AwsSolutions-APIG2",
-      reason:
-        "The path parameter is validated by API Gateway. The body is validated in the ingest function, after " +
-        "the signature over its raw bytes has been checked: payload shapes differ per vendor by configuration, " +
-        "and a gateway-side 400 would answer unauthenticated callers with schema details and bypass the " +
-        "vendor contract.",
-    });
-
-    // Gateway-generated answers speak the same JSON contract as the function.
-    const gatewayAnswer = (
-      id: string,
-      type: apigw.ResponseType,
-      statusCode: string | undefined,
-      body: string,
-      headers?: Record<string, string>,
-    ) =>
-      api.addGatewayResponse(id, {
-        type,
-        ...(statusCode ? { statusCode } : {}),
-        ...(headers ? { responseHeaders: headers } : {}),
-        templates: { "application/json": body },
-      });
-    gatewayAnswer("SourceNotAllowed", apigw.ResponseType.ACCESS_DENIED, "403", '{"status":"forbidden"}');
-    gatewayAnswer("Throttled", apigw.ResponseType.THROTTLED, "429", '{"status":"throttled"}', {
-      "Retry-After": "'1'",
-    });
-    gatewayAnswer("TooLarge", apigw.ResponseType.REQUEST_TOO_LARGE, "413", '{"status":"too_large"}');
-    gatewayAnswer(
-      "UnknownRoute",
-      apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN,
-      "404",
-      '{"status":"no_route","reason":"POST /webhooks/{vendorId}"}',
-    );
-    gatewayAnswer(
-      "Other4xx",
-      apigw.ResponseType.DEFAULT_4XX,
-      undefined,
-      '{"status":"refused","message":$context.error.messageString}',
-    );
-    // A throttled ingest function (reserved concurrency, the account's limit) reaches API
-    // Gateway as an integration failure; by default the vendor would get a bare 500 or 504.
-    // A resend is always safe (the ledger makes it a duplicate), so say so: 503 + Retry-After.
-    const unavailableBody = '{"status":"unavailable"}';
-    const retryAfter = { "Retry-After": "'30'" };
-    gatewayAnswer(
-      "IntegrationFailure",
-      apigw.ResponseType.INTEGRATION_FAILURE,
-      "503",
-      unavailableBody,
-      retryAfter,
-    );
-    gatewayAnswer(
-      "IntegrationTimeout",
-      apigw.ResponseType.INTEGRATION_TIMEOUT,
-      "503",
-      unavailableBody,
-      retryAfter,
-    );
-    gatewayAnswer("Other5xx", apigw.ResponseType.DEFAULT_5XX, undefined, '{"status":"error"}');
-    return { api, accessLogGroup };
-  }
-
-  /** A per-source-IP rate limit in front of the stage; undefined when `waf` is false. */
-  private buildWaf(settings: RelaySettings): wafv2.CfnWebACL | undefined {
-    const api = this.api;
-    if (settings.waf) {
-      const metricPrefix = Names.uniqueId(this).slice(-200);
-      const webAcl = new wafv2.CfnWebACL(this, "WebAcl", {
-        scope: "REGIONAL",
-        defaultAction: { allow: {} },
-        visibilityConfig: {
-          cloudWatchMetricsEnabled: true,
-          metricName: `${metricPrefix}WebAcl`,
-          sampledRequestsEnabled: true,
-        },
-        customResponseBodies: {
-          throttled: { contentType: "APPLICATION_JSON", content: '{"status":"throttled"}' },
-        },
-        rules: [
-          {
-            name: "RateLimitPerSourceIp",
-            priority: 0,
-            statement: {
-              rateBasedStatement: {
-                limit: settings.wafRateLimit,
-                aggregateKeyType: "IP",
-                evaluationWindowSec: 300,
-              },
-            },
-            action: {
-              block: {
-                customResponse: {
-                  responseCode: 429,
-                  customResponseBodyKey: "throttled",
-                  responseHeaders: [{ name: "Retry-After", value: "60" }],
-                },
-              },
-            },
-            visibilityConfig: {
-              cloudWatchMetricsEnabled: true,
-              metricName: `${metricPrefix}RateLimitPerSourceIp`,
-              sampledRequestsEnabled: true,
-            },
-          },
-        ],
-      });
-      // The stage ARN refers to the stage resource, so the association waits for the stage.
-      new wafv2.CfnWebACLAssociation(this, "WebAclAssociation", {
-        resourceArn: api.deploymentStage.stageArn,
-        webAclArn: webAcl.attrArn,
-      });
-    } else {
-      Validations.of(api.deploymentStage).acknowledge({
-        id: "AwsSolutions-APIG3",
-        reason:
-          "The deployer turned the WAF web ACL off (waf = false), e.g. because the account fronts APIs with " +
-          "its own firewall; the stage keeps API Gateway throttling and every request must carry a valid " +
-          "vendor signature.",
-      });
-    }
-    return undefined;
   }
 }
 

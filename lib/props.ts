@@ -2,6 +2,7 @@
 // PermitDeleteRelay looks for first. Defaults and ranges come from the one settings
 // description (SETTINGS in lambda/facts.ts), which the functions' start-up check reads too.
 import { Duration } from "aws-cdk-lib";
+import type * as acm from "aws-cdk-lib/aws-certificatemanager";
 import type * as logs from "aws-cdk-lib/aws-logs";
 import type * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import { ANSWER_CEILING_MS } from "../lambda/budget";
@@ -156,6 +157,24 @@ export interface PermitDeleteRelayProps {
    * @default - none (the account's unreserved pool)
    */
   readonly ingestReservedConcurrency?: number;
+  /**
+   * Create API Gateway's CloudWatch Logs role and set it as the account's (API Gateway has one
+   * such role per account and region, shared by every REST API there). Turn it off when the
+   * account already has one, so this stack does not replace it.
+   * @default true
+   */
+  readonly cloudWatchRole?: boolean;
+  /**
+   * A custom domain in front of the stage (a regional API Gateway domain name and a base path
+   * mapping), so the URL vendors hold survives a redeploy or a rebuilt API.
+   * @default - none: vendors post to the execute-api URL
+   */
+  readonly domain?: {
+    /** E.g. `webhooks.example.com`; point DNS at `PermitDeleteRelay.domainName.domainNameAliasDomainName`. */
+    readonly domainName: string;
+    /** An ACM certificate in the stack's region that covers `domainName`. */
+    readonly certificate: acm.ICertificate;
+  };
 }
 
 /** Settings after defaults, checked. */
@@ -184,6 +203,7 @@ export interface RelaySettings {
   readonly api5xxMinimumRequests: number;
   readonly retryWorkerMaxConcurrency: number;
   readonly ingestReservedConcurrency?: number;
+  readonly cloudWatchRole: boolean;
 }
 
 const SECRET_NAME_PREFIX_PATTERN = /^[A-Za-z0-9/_+=.@-]{1,256}$/;
@@ -304,6 +324,7 @@ export function validateProps(props: PermitDeleteRelayProps): RelaySettings {
     throttlingRateLimit,
     throttlingBurstLimit,
     waf: props.waf ?? SETTINGS.waf.default,
+    cloudWatchRole: props.cloudWatchRole ?? SETTINGS.cloudWatchRole.default,
     wafRateLimit,
     dualStack: props.dualStack ?? SETTINGS.dualStack.default,
     logRetention: props.logRetention ?? SETTINGS.logRetentionDays.default,
