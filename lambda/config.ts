@@ -1,13 +1,15 @@
-// Runtime configuration, read and validated once at start-up (the README's Configuration table).
+// Runtime configuration, read and validated once at start-up. Names, defaults and ranges come
+// from the one settings description (SETTINGS in facts.ts) the construct validates against too.
 // A missing or malformed value throws a ConfigError that names the variable, so a bad deploy
 // fails at init with a readable message instead of at the first webhook.
+import { SETTINGS } from "./facts";
 import { type SettingNames, settingsContradiction } from "./settings";
 import { CLIENT_CODE_PATTERN, parseVendors, type VendorConfig, VendorConfigError } from "./vendors";
 
 const SETTING_NAMES: SettingNames = {
-  retryMaxAttempts: "RETRY_MAX_ATTEMPTS",
-  ledgerTtlDays: "LEDGER_TTL_DAYS",
-  claimLeaseSeconds: "CLAIM_LEASE_SECONDS",
+  retryMaxAttempts: SETTINGS.retryMaxAttempts.env,
+  ledgerTtlDays: SETTINGS.ledgerTtlDays.env,
+  claimLeaseSeconds: SETTINGS.claimLeaseSeconds.env,
   ingestTimeoutSeconds: "the ingest function's timeout",
 };
 
@@ -35,7 +37,7 @@ export class ConfigError extends Error {
 type Env = Record<string, string | undefined>;
 
 export function loadConfig(env: Env): RelayConfig {
-  const baseUrl = optional(env, "OPSCOM_BASE_URL") ?? "https://controller.operationscommander.com";
+  const baseUrl = optional(env, SETTINGS.opscomBaseUrl.env) ?? SETTINGS.opscomBaseUrl.default;
   let parsedUrl: URL;
   try {
     parsedUrl = new URL(baseUrl);
@@ -45,7 +47,7 @@ export function loadConfig(env: Env): RelayConfig {
   if (parsedUrl.protocol !== "https:" && parsedUrl.protocol !== "http:") {
     throw new ConfigError(`OPSCOM_BASE_URL must be an http(s) URL, got ${JSON.stringify(baseUrl)}`);
   }
-  const clientCode = required(env, "OPSCOM_CLIENT_CODE");
+  const clientCode = required(env, SETTINGS.clientCode.env);
   if (!CLIENT_CODE_PATTERN.test(clientCode)) {
     throw new ConfigError(`OPSCOM_CLIENT_CODE must be 1-64 of [A-Za-z0-9-], e.g. OC-TOMA`);
   }
@@ -65,10 +67,10 @@ export function loadConfig(env: Env): RelayConfig {
   if (retryQueueUrl !== undefined && !/^https?:\/\//.test(retryQueueUrl)) {
     throw new ConfigError(`RETRY_QUEUE_URL must be an SQS queue URL, got ${JSON.stringify(retryQueueUrl)}`);
   }
-  const forwardTimeoutMs = integer(env, "FORWARD_TIMEOUT_MS", 5000, 100, 25_000);
-  const ledgerTtlDays = integer(env, "LEDGER_TTL_DAYS", 30, 1, 3650);
-  const retryMaxAttempts = integer(env, "RETRY_MAX_ATTEMPTS", 7, 1, 1000);
-  const claimLeaseSeconds = integer(env, "CLAIM_LEASE_SECONDS", 60, 5, 3600);
+  const forwardTimeoutMs = integer(env, SETTINGS.forwardTimeoutMs);
+  const ledgerTtlDays = integer(env, SETTINGS.ledgerTtlDays);
+  const retryMaxAttempts = integer(env, SETTINGS.retryMaxAttempts);
+  const claimLeaseSeconds = integer(env, SETTINGS.claimLeaseSeconds);
   const contradiction = settingsContradiction(
     { retryMaxAttempts, ledgerTtlDays, claimLeaseSeconds },
     SETTING_NAMES,
@@ -77,15 +79,15 @@ export function loadConfig(env: Env): RelayConfig {
   return {
     opscomBaseUrl: baseUrl.replace(/\/+$/, ""),
     opscomClientCode: clientCode,
-    opscomTokenSecretId: required(env, "OPSCOM_TOKEN_SECRET_ID"),
+    opscomTokenSecretId: required(env, SETTINGS.tokenSecretId.env),
     vendors: new Map(vendors.map((v) => [v.id, v])),
-    vendorSecretPrefix: optional(env, "VENDOR_SECRET_PREFIX") ?? "opscom-permit-relay/vendors/",
+    vendorSecretPrefix: optional(env, SETTINGS.vendorSecretPrefix.env) ?? SETTINGS.vendorSecretPrefix.default,
     ...(ledgerTableName ? { ledgerTableName } : {}),
     ...(retryQueueUrl ? { retryQueueUrl } : {}),
-    secretCacheTtlMs: integer(env, "SECRET_CACHE_TTL_SECONDS", 300, 0, 86_400) * 1000,
-    signatureToleranceSeconds: integer(env, "SIGNATURE_TOLERANCE_SECONDS", 300, 1, 86_400),
+    secretCacheTtlMs: integer(env, SETTINGS.secretCacheTtlSeconds) * 1000,
+    signatureToleranceSeconds: integer(env, SETTINGS.signatureToleranceSeconds),
     forwardTimeoutMs,
-    maxBodyBytes: integer(env, "MAX_BODY_BYTES", 65_536, 256, 6_000_000),
+    maxBodyBytes: integer(env, SETTINGS.maxBodyBytes),
     ledgerTtlDays,
     retryMaxAttempts,
     claimLeaseSeconds,
@@ -103,7 +105,11 @@ function required(env: Env, name: string): string {
   return value;
 }
 
-function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+/** A whole-number setting read from its environment variable, with its default and range. */
+function integer(
+  env: Env,
+  { env: name, default: fallback, min, max }: { env: string; default: number; min: number; max: number },
+): number {
   const raw = optional(env, name);
   if (raw === undefined) return fallback;
   if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {

@@ -16,7 +16,9 @@ export interface SecretSource {
   getSecretString(secretId: string): Promise<string>;
 }
 
-export type DeliveryState = "in_progress" | "queued" | "deleted" | "not_found" | "rejected" | "dead_lettered";
+import type { DeliveryState } from "./facts";
+
+export type { DeliveryState } from "./facts";
 
 export const TERMINAL_STATES: readonly DeliveryState[] = [
   "deleted",

@@ -3,6 +3,7 @@
 // ingest invocation can hold a claim. Pure, so `cdk synth` (lib/) and Lambda start-up
 // (config.ts) refuse the same combinations with the same sentence.
 import { ANSWER_CEILING_MS } from "./budget";
+import { SQS_LIMITS } from "./facts";
 import {
   initialRetryDelaySeconds,
   LAMBDA_MAX_TIMEOUT_SECONDS,
@@ -10,7 +11,7 @@ import {
 } from "./retry-schedule";
 
 /** How long both SQS queues keep a message (SQS's maximum); the dead-letter queue counts from the first send. */
-export const RETRY_QUEUE_RETENTION_DAYS = 14;
+export const RETRY_QUEUE_RETENTION_DAYS = SQS_LIMITS.maxRetentionDays;
 /**
  * Time the dead-letter queue must still keep a delivery after its last attempt, so the person
  * its alarm pages has a week to fix the cause and redrive it.

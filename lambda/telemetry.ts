@@ -5,8 +5,9 @@ import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { Context } from "aws-lambda";
 
-export const SERVICE_NAME = "opscom-permit-relay";
-export const METRICS_NAMESPACE = "OpscomPermitRelay";
+import { METRICS_NAMESPACE, SERVICE_NAME } from "./facts";
+
+export { METRICS_NAMESPACE, SERVICE_NAME } from "./facts";
 
 export type MetricName =
   | "WebhookReceived"

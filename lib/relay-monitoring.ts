@@ -12,13 +12,8 @@ import type * as lambda from "aws-cdk-lib/aws-lambda";
 import * as sns from "aws-cdk-lib/aws-sns";
 import type * as sqs from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
-import {
-  type GaugeName,
-  METRICS_NAMESPACE,
-  type MetricName,
-  SERVICE_NAME,
-  type VendorMetricName,
-} from "../lambda/telemetry";
+import { METRICS_NAMESPACE, SERVICE_NAME, SETTINGS } from "../lambda/facts";
+import type { GaugeName, MetricName, VendorMetricName } from "../lambda/telemetry";
 
 /**
  * A delivery still parked this long after it was first received raises ParkedDeliveryAgeAlarm.
@@ -30,7 +25,7 @@ export const PARKED_DELIVERY_AGE_THRESHOLD_SECONDS = 240;
 /** Alarms on relay counts that must persist (not one blip) look this many minutes back. */
 export const PERSISTENCE_WINDOW_MINUTES = 15;
 /** The 5xx-rate alarm ignores 5-minute periods with fewer requests: one 5xx at 3 a.m. is not a rate. */
-export const DEFAULT_API_5XX_MINIMUM_REQUESTS = 20;
+export const DEFAULT_API_5XX_MINIMUM_REQUESTS = SETTINGS.api5xxMinimumRequests.default;
 
 export interface RelayMonitoringProps {
   readonly api: apigw.RestApi;

@@ -12,6 +12,7 @@ import {
   QueryCommand,
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
+import { DELIVERY_STATES, LEDGER_INDEX } from "../facts";
 import {
   appendHistory,
   type BrowsableLedger,
@@ -25,7 +26,7 @@ import {
 } from "../ports";
 
 /** The index that answers "what happened to reference ID R?" (partition referenceId, sort createdAt). */
-export const BY_REFERENCE_INDEX = "byReference";
+export const BY_REFERENCE_INDEX = LEDGER_INDEX.byReference;
 /**
  * The index that lists a day's webhooks without a scan: partition `createdHour` (the hour of
  * `createdAt`, e.g. `2025-01-15T09`), sort `createdAt`, keys only.
@@ -37,7 +38,7 @@ export const BY_REFERENCE_INDEX = "byReference";
  * Cost: keys only, so the index is written once per webhook (at the claim, when its keys appear)
  * and never by a transition, which changes no key; the console reads the items it lists.
  */
-export const BY_HOUR_INDEX = "byHour";
+export const BY_HOUR_INDEX = LEDGER_INDEX.byHour;
 /** The `createdHour` bucket of an ISO timestamp. */
 export const hourOf = (isoTimestamp: string): string => isoTimestamp.slice(0, 13);
 /** Longest `lastError` kept: OPS-COM messages are short, a stack or an HTML error page is not. */
@@ -47,14 +48,7 @@ const CLAIM_ROUNDS = 5;
 
 type Item = Record<string, AttributeValue>;
 
-const STATES: readonly DeliveryState[] = [
-  "in_progress",
-  "queued",
-  "deleted",
-  "not_found",
-  "rejected",
-  "dead_lettered",
-];
+const STATES: readonly DeliveryState[] = DELIVERY_STATES;
 
 const keyOf = (key: LedgerKey): Item => ({ pk: { S: `${key.vendorId}#${key.webhookId}` } });
 const s = (value: string): AttributeValue => ({ S: value });

@@ -2,11 +2,12 @@
 // on every later attempt, so one message carries a delivery from its first retry to the
 // dead-letter queue and SQS's receive count is the attempt count.
 import { ChangeMessageVisibilityCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { SQS_LIMITS } from "../facts";
 import type { RetryMessage, RetryQueue } from "../ports";
 
 /** SQS's limits: a message timer of at most 15 minutes, a visibility timeout of at most 12 hours. */
-export const MAX_DELAY_SECONDS = 900;
-export const MAX_VISIBILITY_SECONDS = 43_200;
+export const MAX_DELAY_SECONDS = SQS_LIMITS.maxDelaySeconds;
+export const MAX_VISIBILITY_SECONDS = SQS_LIMITS.maxVisibilitySeconds;
 
 /** Out-of-range delays are clamped, not refused: a retry waiting at the limit beats a lost one. */
 const clamp = (seconds: number, max: number) =>

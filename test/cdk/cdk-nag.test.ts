@@ -49,6 +49,15 @@ describe("cdk-nag AwsSolutions checks", () => {
         alarmEmail: "oncall@example.com",
       },
     ],
+    [
+      "a stage, a custom domain, the account's own CloudWatch role",
+      {
+        stage: "staging",
+        domainName: "webhooks.example.com",
+        certificateArn: "arn:aws:acm:eu-west-1:123456789012:certificate/1f2e3d4c-5b6a-7988-a1b2-c3d4e5f60718",
+        cloudWatchRole: false,
+      },
+    ],
   ];
 
   it.each(variants)("report no unacknowledged finding, error or warning: %s", (_name, context) => {

@@ -244,8 +244,9 @@ describe("functions", () => {
     for (const props of [ingest(full.template), worker(full.template)]) {
       expect(props.LoggingConfig.LogGroup.Ref).toMatch(/^Relay(Ingest|RetryWorker)Logs/);
     }
-    full.template.resourcePropertiesCountIs("AWS::Logs::LogGroup", { RetentionInDays: 90 }, 3);
-    lean.template.resourcePropertiesCountIs("AWS::Logs::LogGroup", { RetentionInDays: 365 }, 3);
+    // The functions', the API's access logs and the API's execution logs.
+    full.template.resourcePropertiesCountIs("AWS::Logs::LogGroup", { RetentionInDays: 90 }, 4);
+    lean.template.resourcePropertiesCountIs("AWS::Logs::LogGroup", { RetentionInDays: 365 }, 4);
   });
 });
 
@@ -476,7 +477,7 @@ describe("ledger table", () => {
 });
 
 describe("tear-down", () => {
-  it("retains the ledger, the created token secret and the log groups; deletes the queues", () => {
+  it("retains the ledger, the created token secret and the log groups; deletes the queues and the execution logs", () => {
     const policies = Object.values(
       full.template.toJSON().Resources as Record<string, { Type: string; DeletionPolicy?: string }>,
     )
@@ -487,6 +488,7 @@ describe("tear-down", () => {
       [
         "AWS::DynamoDB::Table Retain",
         "AWS::KMS::Key Delete",
+        "AWS::Logs::LogGroup Delete",
         "AWS::Logs::LogGroup Retain",
         "AWS::Logs::LogGroup Retain",
         "AWS::Logs::LogGroup Retain",

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Annotations, Match } from "aws-cdk-lib/assertions";
 import { describe, expect, it } from "vitest";
+import { CONTEXT_KEYS, SETTINGS, type SettingSpec } from "../../lambda/facts";
 import { PermitRelayStack, readRelayContext } from "../../lib/permit-relay-stack";
 import { buildStack, flat, testApp } from "../../testkit/cdk";
 
@@ -130,7 +131,7 @@ describe("with every context key given", () => {
     configured.template.hasResourceProperties("AWS::ApiGateway::RestApi", {
       EndpointConfiguration: Match.objectLike({ IpAddressType: "dualstack" }),
     });
-    configured.template.resourcePropertiesCountIs("AWS::Logs::LogGroup", { RetentionInDays: 30 }, 3);
+    configured.template.resourcePropertiesCountIs("AWS::Logs::LogGroup", { RetentionInDays: 30 }, 4);
   });
 
   it("takes the WAF rate limit from context", () => {
@@ -191,6 +192,25 @@ describe("the runbook (docs/deploy.md)", () => {
     }
   });
 
+  it("lists exactly the context keys of the settings description, each with its default", () => {
+    const section = runbook.slice(runbook.indexOf("## Context values"));
+    const table = section.slice(
+      section.indexOf("| key |"),
+      section.indexOf("\n\n", section.indexOf("| key |")),
+    );
+    const rows = table
+      .split("\n")
+      .slice(2)
+      .map((line) => line.split(" | "));
+    const documented = rows.map(([key]) => /^\| `(\w+)`$/.exec(key ?? "")?.[1]);
+    expect([...documented].sort()).toEqual([...CONTEXT_KEYS].sort());
+    for (const spec of Object.values(SETTINGS) as SettingSpec[]) {
+      if (spec.context === undefined || spec.default === undefined) continue;
+      const row = rows.find(([key]) => key === `| \`${spec.context}\``);
+      expect(row?.at(-1), spec.context).toContain(`\`${spec.default}\``);
+    }
+  });
+
   it("has a section for every alarm, as each alarm's description promises", () => {
     const alarms = bare.template.findResources("AWS::CloudWatch::Alarm");
     // Twelve for the relay and one per vendor (the placeholder's, here).
@@ -218,11 +238,6 @@ describe("context validation", () => {
       "a partial token secret ARN",
       { tokenSecretId: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:tok" },
       'Context "tokenSecretId" must be a secret name or a complete secret ARN (with the 6-character suffix); got "arn:aws:secretsmanager:eu-west-1:123456789012:secret:tok"',
-    ],
-    [
-      "vendors that are not JSON",
-      { vendors: "[{id:acme}]" },
-      'Context "vendors" must be a JSON array of vendors; it is not valid JSON',
     ],
     [
       "an empty vendor list",
@@ -300,5 +315,43 @@ describe("context validation", () => {
     ],
   ])("rejects %s with an exact message", (_name, context, message) => {
     expect(() => new PermitRelayStack(testApp(context), "Invalid")).toThrow(new Error(message));
+  });
+});
+
+describe("context keys", () => {
+  it.each([
+    ["alarmEmial", "alarmEmail"],
+    ["wafRatelimit", "wafRateLimit"],
+    ["retryMaxAttempt", "retryMaxAttempts"],
+    ["clientcode", "clientCode"],
+  ])("refuses the misspelled key %s and names %s", (typo, meant) => {
+    expect(() => new PermitRelayStack(testApp({ [typo]: "x" }), "Typo")).toThrow(
+      new Error(
+        `Context "${typo}" is not a setting of this stack; did you mean ${meant}? (known keys: docs/deploy.md, "Context values")`,
+      ),
+    );
+  });
+
+  it("refuses an unknown key that resembles none without guessing", () => {
+    expect(() => new PermitRelayStack(testApp({ colour: "blue" }), "Typo")).toThrow(
+      new Error(
+        'Context "colour" is not a setting of this stack (known keys: docs/deploy.md, "Context values")',
+      ),
+    );
+  });
+
+  it("leaves CDK's own keys alone: feature flags, aws:cdk:… and lookup results", () => {
+    const context = {
+      "aws:cdk:enable-path-metadata": true,
+      "availability-zones:account=123456789012:region=eu-west-1": ["eu-west-1a"],
+      "@aws-cdk/core:newStyleStackSynthesis": true,
+    };
+    expect(() => new PermitRelayStack(testApp(context), "Cdk")).not.toThrow();
+  });
+
+  it("reports where the vendors JSON stops parsing", () => {
+    expect(() => new PermitRelayStack(testApp({ vendors: "[{id:acme}]" }), "Invalid")).toThrow(
+      /^Context "vendors" must be a JSON array of vendors; it is not valid JSON: .* at position 2\b/,
+    );
   });
 });

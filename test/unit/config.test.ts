@@ -2,6 +2,7 @@
 // that names the variable for every missing or malformed value.
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../lambda/config";
+import { SETTINGS, type SettingSpec } from "../../lambda/facts";
 
 type Env = Record<string, string | undefined>;
 
@@ -120,6 +121,25 @@ describe("loadConfig: numeric variables", () => {
     const [min, max, lowest = min, highest = max] = range;
     expect(() => loadConfig(env({ [name]: String(Math.max(min, lowest)) }))).not.toThrow();
     expect(() => loadConfig(env({ [name]: String(Math.min(max, highest)) }))).not.toThrow();
+  });
+
+  it("reads every numeric setting of the settings description, with its range and default", () => {
+    const described = (Object.values(SETTINGS) as SettingSpec[]).flatMap((spec) =>
+      spec.env !== undefined && spec.min !== undefined ? [[spec.env, spec.min, spec.max]] : [],
+    );
+    expect(described.sort()).toEqual(numeric.map(([name, min, max]) => [name, min, max]).sort());
+    const config = loadConfig(env());
+    expect(config.retryMaxAttempts).toBe(SETTINGS.retryMaxAttempts.default);
+    expect(config.forwardTimeoutMs).toBe(SETTINGS.forwardTimeoutMs.default);
+    expect(config.secretCacheTtlMs).toBe(SETTINGS.secretCacheTtlSeconds.default * 1000);
+  });
+
+  it.each(numeric)("%s refuses one past either end of its range %d-%d", (name, min, max) => {
+    for (const outside of [min - 1, max + 1].filter((n) => n >= 0)) {
+      expect(failure(env({ [name]: String(outside) })).message).toBe(
+        `${name} must be a whole number from ${min} to ${max}, got "${outside}"`,
+      );
+    }
   });
 
   const malformed = ["abc", "-1", "1.5", "1e3", "0x10", "10s"];
