@@ -5,11 +5,35 @@
 // Tests, the local harness, chaos runs and benchmarks all share it; processes that did
 // not start it drive it through the /__sandbox/* admin endpoints.
 //
+// This file is the OPS-COM API and the in-process handle; the fault modes, the admin endpoints
+// and the HTTP plumbing live beside it in local/sandbox/.
+//
 // Standalone: `npx tsx local/opscom-sandbox.ts` (see main() at the bottom).
 
 import { randomBytes, randomInt, randomUUID } from "node:crypto";
 import http from "node:http";
 import { mulberry32 } from "../testkit/random";
+import { handleAdmin } from "./sandbox/admin";
+import {
+  DEFAULT_FAULT_MODES,
+  DEFAULT_LATENCY_FAULT_MS,
+  type FaultConfig,
+  type FaultMode,
+  faultLabel,
+  injectFault,
+  parseFaultConfig,
+  parseFaultMode,
+} from "./sandbox/faults";
+import {
+  copyHeaders,
+  decodeSegment,
+  parseJsonObject,
+  readBody,
+  SandboxInputError,
+  sendJson,
+} from "./sandbox/wire";
+
+export { DEFAULT_FAULT_MODES, type FaultConfig, type FaultMode, SandboxInputError };
 
 export interface SandboxOptions {
   /** Port to listen on; the host is always 127.0.0.1. @default 0 (ephemeral) */
@@ -25,35 +49,6 @@ export interface SandboxOptions {
    * API would (the burst test's stampede detector). @default unlimited
    */
   maxConcurrentDeletes?: number;
-}
-
-export type FaultMode =
-  | "latency"
-  | "http500"
-  | "http502"
-  | "http503"
-  | "http429"
-  | "reset"
-  | "hang"
-  | "html502"
-  // A 403 or 404 page that OPS-COM did not write: a WAF challenge, a wrong base URL or path prefix.
-  | "html403"
-  | "html404"
-  // A NAT or load balancer that forgot an idle kept-alive connection: a request arriving on a
-  // reused socket is reset before it is read, so the client fails before any answer byte. A
-  // request on a fresh connection cannot meet a forgotten one and is answered as normal.
-  | "staleSocket"
-  | { errorCode: number; message?: string };
-
-export interface FaultConfig {
-  /** Added to every permits/* request. */
-  latencyMs?: number;
-  /** Extra delay of the "latency" fault mode, on top of `latencyMs`. @default 1000 */
-  latencyFaultMs?: number;
-  /** 0..1, probability that a delete request gets a fault from `modes`. */
-  failureRate?: number;
-  /** Picked uniformly when `failureRate` hits. @default DEFAULT_FAULT_MODES */
-  modes?: FaultMode[];
 }
 
 export interface SandboxStats {
@@ -102,47 +97,11 @@ export interface OpscomSandbox {
   close(): Promise<void>;
 }
 
-/** The transient modes `failureRate` picks from when `modes` is not given. */
-export const DEFAULT_FAULT_MODES: readonly FaultMode[] = Object.freeze([
-  "http500",
-  "http502",
-  "http503",
-  "http429",
-  "reset",
-  "hang",
-  "html502",
-]);
-
 const HOST = "127.0.0.1";
 const DEFAULT_CLIENT_CODE = "OC-TOMA";
-const DEFAULT_LATENCY_FAULT_MS = 1000;
 const MAX_REFERENCE_LENGTH = 50;
 const REFERENCE_PATTERN = /^[A-Za-z0-9-]+$/;
-// Far above anything the relay sends; only here so a runaway client cannot eat memory.
-const MAX_BODY_BYTES = 1024 * 1024;
 const PERMITS_PATH = /^\/api\/([^/]*)\/v1\/permits\/([^/]+)$/;
-const ADMIN_PATHS = new Set([
-  "/__sandbox/state",
-  "/__sandbox/faults",
-  "/__sandbox/faults/queue",
-  "/__sandbox/permits",
-  "/__sandbox/stats/reset",
-]);
-const STRING_MODES = new Set<string>([
-  "latency",
-  "http500",
-  "http502",
-  "http503",
-  "http429",
-  "reset",
-  "hang",
-  "html502",
-  "html403",
-  "html404",
-  "staleSocket",
-]);
-// Tokens travel in the body, but a relay bug could put one in a header; stats are served over HTTP.
-const REDACTED_HEADERS = new Set(["authorization", "proxy-authorization", "cookie", "x-api-key"]);
 
 // Messages for 9001, 9003 and 9009 are OPS-COM's own; the others are paraphrased from its table.
 const ERROR_MESSAGES: Record<number, string> = {
@@ -158,29 +117,12 @@ const ERROR_MESSAGES: Record<number, string> = {
   9033: "Reference ID is invalid.",
 };
 
-const HTML_502 =
-  "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center>" +
-  "<hr><center>nginx</center></body></html>\n";
-
-const HTML_403 =
-  "<!DOCTYPE html><html><head><title>Attention Required</title></head><body><h1>Sorry, you have been blocked</h1>" +
-  "<p>This request was blocked by the security service protecting this site.</p></body></html>\n";
-
-const HTML_404 =
-  "<html><head><title>404 Not Found</title></head><body><center><h1>404 Not Found</h1></center>" +
-  "<hr><center>nginx</center></body></html>\n";
-
 interface ClientState {
   tokens: string[];
   permits: Set<string>;
 }
 
 type Reply = { status: number; body: Record<string, unknown>; errorCode?: number };
-
-/** Thrown for invalid options, fault configs and admin bodies; admin endpoints map it to 400. */
-export class SandboxInputError extends Error {
-  override readonly name = "SandboxInputError";
-}
 
 export async function startOpscomSandbox(options: SandboxOptions = {}): Promise<OpscomSandbox> {
   const port = options.port ?? 0;
@@ -234,7 +176,7 @@ export async function startOpscomSandbox(options: SandboxOptions = {}): Promise<
     const path = (req.url ?? "/").split("?")[0] ?? "/";
     const permits = PERMITS_PATH.exec(path);
     if (permits) return handlePermits(req, res, decodeSegment(permits[1] ?? ""), permits[2] ?? "");
-    if (path.startsWith("/__sandbox/")) return handleAdmin(req, res, path);
+    if (path.startsWith("/__sandbox/")) return handleAdmin(req, res, path, sandbox, state);
     sendJson(res, 404, { message: "Not Found" });
   }
 
@@ -287,7 +229,7 @@ export async function startOpscomSandbox(options: SandboxOptions = {}): Promise<
     if (delay > 0) await sleep(delay);
 
     if (raw === undefined) return sendJson(res, 413, { message: "Payload Too Large" });
-    if (fault !== undefined && fault !== "latency") return injectFault(req, res, fault);
+    if (fault !== undefined && fault !== "latency") return injectFault(req, res, fault, errorReply);
 
     const reply = action === "delete" ? deletePermit(clientCode, raw) : pushPermit(clientCode, raw);
     if (action === "delete") {
@@ -356,48 +298,6 @@ export async function startOpscomSandbox(options: SandboxOptions = {}): Promise<
     return modes[Math.floor(rng() * modes.length)];
   }
 
-  function injectFault(
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
-    fault: Exclude<FaultMode, "latency">,
-  ): void {
-    switch (fault) {
-      case "http500":
-        sendJson(res, 500, { message: "Internal Server Error" });
-        break;
-      case "http502":
-        sendJson(res, 502, { message: "Bad Gateway" });
-        break;
-      case "http503":
-        sendJson(res, 503, { message: "Service Unavailable" });
-        break;
-      case "http429":
-        sendJson(res, 429, { message: "Too Many Requests" }, { "retry-after": "1" });
-        break;
-      case "html502":
-        send(res, 502, "text/html; charset=utf-8", HTML_502);
-        break;
-      case "html403":
-        send(res, 403, "text/html; charset=utf-8", HTML_403);
-        break;
-      case "html404":
-        send(res, 404, "text/html; charset=utf-8", HTML_404);
-        break;
-      case "reset":
-      case "staleSocket":
-        // An RST rather than a FIN, so the client sees ECONNRESET as from a dropped load balancer.
-        req.socket.resetAndDestroy();
-        break;
-      case "hang":
-        // Never answered; close() destroys the socket.
-        break;
-      default: {
-        const reply = errorReply(fault.errorCode, fault.message);
-        sendJson(res, reply.status, reply.body);
-      }
-    }
-  }
-
   function sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
@@ -410,66 +310,6 @@ export async function startOpscomSandbox(options: SandboxOptions = {}): Promise<
 
   // ---- admin endpoints (for processes that did not start the sandbox) ----------------------------
 
-  async function handleAdmin(
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
-    path: string,
-  ): Promise<void> {
-    const route = `${req.method} ${path}`;
-    try {
-      switch (route) {
-        case "GET /__sandbox/state":
-          return sendJson(res, 200, state());
-        case "POST /__sandbox/faults":
-          sandbox.setFaults((await readAdminBody(req)) as FaultConfig);
-          return sendJson(res, 200, state());
-        case "POST /__sandbox/faults/queue": {
-          const body = await readAdminBody(req);
-          if (!Array.isArray(body.modes)) throw new SandboxInputError("modes must be an array");
-          sandbox.queueFaults(...(body.modes as FaultMode[]));
-          return sendJson(res, 200, state());
-        }
-        case "DELETE /__sandbox/faults":
-          sandbox.clearFaults();
-          return sendJson(res, 200, state());
-        case "POST /__sandbox/permits": {
-          const body = await readAdminBody(req);
-          const count = body.count ?? 1;
-          if (!Number.isInteger(count) || (count as number) < 1 || (count as number) > 10_000) {
-            throw new SandboxInputError("count must be an integer 1..10000");
-          }
-          const clientCode = body.clientCode ?? defaultClientCode;
-          if (typeof clientCode !== "string") throw new SandboxInputError("clientCode must be a string");
-          const referenceIds = Array.from({ length: count as number }, () =>
-            sandbox.createPermit(clientCode),
-          );
-          return sendJson(res, 200, { referenceIds });
-        }
-        case "POST /__sandbox/stats/reset":
-          sandbox.resetStats();
-          return sendJson(res, 200, state());
-        default:
-          if (ADMIN_PATHS.has(path)) {
-            return sendJson(res, 405, { message: "Method Not Allowed" });
-          }
-          return sendJson(res, 404, { message: "Not Found" });
-      }
-    } catch (error) {
-      if (error instanceof SandboxInputError) return sendJson(res, 400, { message: error.message });
-      throw error;
-    }
-  }
-
-  async function readAdminBody(req: http.IncomingMessage): Promise<Record<string, unknown>> {
-    const raw = await readBody(req);
-    if (raw === undefined) throw new SandboxInputError("body too large");
-    if (raw.trim() === "") return {};
-    const body = parseJsonObject(raw);
-    if (body === undefined) throw new SandboxInputError("body must be a JSON object");
-    return body;
-  }
-
-  // Deliberately no tokens here: this is served over HTTP to any local process.
   function state() {
     let permitCount = 0;
     for (const client of clients.values()) permitCount += client.permits.size;
@@ -598,128 +438,8 @@ function checkTokens(tokens: unknown): string[] {
   return [...tokens];
 }
 
-function parseFaultConfig(input: unknown): FaultConfig {
-  if (!isObject(input)) throw new SandboxInputError("fault config must be an object");
-  const { latencyMs, latencyFaultMs, failureRate, modes, ...rest } = input;
-  // A typo such as "failurerate" would otherwise silently disable a chaos run.
-  const extra = Object.keys(rest);
-  if (extra.length > 0) throw new SandboxInputError(`unknown fault config field(s): ${extra.join(", ")}`);
-
-  const config: FaultConfig = {};
-  if (latencyMs !== undefined) config.latencyMs = checkMs(latencyMs, "latencyMs");
-  if (latencyFaultMs !== undefined) config.latencyFaultMs = checkMs(latencyFaultMs, "latencyFaultMs");
-  if (failureRate !== undefined) {
-    if (typeof failureRate !== "number" || !(failureRate >= 0 && failureRate <= 1)) {
-      throw new SandboxInputError("failureRate must be a number 0..1");
-    }
-    config.failureRate = failureRate;
-  }
-  if (modes !== undefined) {
-    if (!Array.isArray(modes) || modes.length === 0)
-      throw new SandboxInputError("modes must be a non-empty array");
-    config.modes = modes.map((mode, i) => parseFaultMode(mode, `modes[${i}]`));
-  }
-  return config;
-}
-
-function parseFaultMode(input: unknown, name: string): FaultMode {
-  if (typeof input === "string" && STRING_MODES.has(input)) return input as FaultMode;
-  if (isObject(input) && Number.isInteger(input.errorCode)) {
-    const { errorCode, message } = input;
-    if (message !== undefined && typeof message !== "string") {
-      throw new SandboxInputError(`${name}.message must be a string`);
-    }
-    return message === undefined
-      ? { errorCode: errorCode as number }
-      : { errorCode: errorCode as number, message };
-  }
-  throw new SandboxInputError(
-    `${name} must be one of ${[...STRING_MODES].join(", ")} or { errorCode: <integer> }`,
-  );
-}
-
-function checkMs(value: unknown, name: string): number {
-  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
-    throw new SandboxInputError(`${name} must be a non-negative number`);
-  }
-  return value;
-}
-
-function faultLabel(fault: FaultMode): string {
-  return typeof fault === "string" ? fault : `errorCode:${fault.errorCode}`;
-}
-
 function increment(counts: Record<string, number>, key: string): void {
   counts[key] = (counts[key] ?? 0) + 1;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function parseJsonObject(raw: string): Record<string, unknown> | undefined {
-  try {
-    const parsed: unknown = JSON.parse(raw);
-    return isObject(parsed) ? parsed : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function decodeSegment(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return segment;
-  }
-}
-
-function copyHeaders(headers: http.IncomingHttpHeaders): Record<string, string> {
-  const copy: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined) continue;
-    copy[name] = REDACTED_HEADERS.has(name) ? "[redacted]" : Array.isArray(value) ? value.join(", ") : value;
-  }
-  return copy;
-}
-
-/** Resolves to the body text, or undefined when it is over MAX_BODY_BYTES (the rest is drained, not kept). */
-function readBody(req: http.IncomingMessage): Promise<string | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
-    });
-    req.on("end", () => resolve(size <= MAX_BODY_BYTES ? Buffer.concat(chunks).toString("utf8") : undefined));
-    req.on("error", reject);
-  });
-}
-
-function sendJson(
-  res: http.ServerResponse,
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): void {
-  send(res, status, "application/json; charset=utf-8", JSON.stringify(body), headers);
-}
-
-function send(
-  res: http.ServerResponse,
-  status: number,
-  contentType: string,
-  text: string,
-  headers: Record<string, string> = {},
-): void {
-  if (res.destroyed) return;
-  res.writeHead(status, {
-    ...headers,
-    "content-type": contentType,
-    "content-length": Buffer.byteLength(text),
-  });
-  res.end(text);
 }
 
 // ---- standalone --------------------------------------------------------------------------------------
