@@ -21,7 +21,6 @@
 //   npm run chaos -- --webhooks 5000 --seed 42
 //   npm run chaos -- --faults dynamodb-lost-claim --kill-rate 0    one edge fault on its own
 import { AsyncLocalStorage } from "node:async_hooks";
-import { parseArgs } from "node:util";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SQSClient, StartMessageMoveTaskCommand } from "@aws-sdk/client-sqs";
 import type { APIGatewayProxyResult, SQSEvent } from "aws-lambda";
@@ -33,7 +32,7 @@ import { createRetryWorker } from "../lambda/retry-core";
 import { RecordingTelemetry } from "../lambda/telemetry";
 import { productionDeps } from "../lambda/wiring";
 import { startAwsEndpoint } from "../local/aws/server";
-import { type DynamoFault, type DynamoRequest, startDynamoFaultProxy } from "../local/dynamodb-faults";
+import { startDynamoFaultProxy } from "../local/dynamodb-faults";
 import { pollOnce } from "../local/event-source";
 import { type FaultMode, startOpscomSandbox } from "../local/opscom-sandbox";
 import { readStackShape, synthesizeStack } from "../local/template-config";
@@ -41,81 +40,30 @@ import { canonicalEvent, generateSigningSecret, signWebhook } from "../local/ven
 import { createLedgerTable, startDynalite, useLocalAws } from "../testkit/dynalite";
 import { restEvent } from "../testkit/events";
 import { mulberry32 } from "../testkit/random";
+import { createDynamoFaults, edgeFaultOf, opscomFaultModes } from "./chaos-faults";
+import {
+  type ChaosOptions,
+  type ChaosReport,
+  DEFAULT_CHAOS,
+  type EdgeFault,
+  formatReport,
+  parseChaosArgs,
+} from "./chaos-report";
 
-/** The faults at the edges, each of which can be switched on alone. */
-export const EDGE_FAULTS = [
-  "opscom-403",
-  "opscom-404",
-  "opscom-stale-socket",
-  "dynamodb-lost-claim",
-  "dynamodb-lost-settle",
-  "dynamodb-throttle-settle",
-  "dynamodb-stall",
-  "secrets-stall",
-] as const;
-export type EdgeFault = (typeof EDGE_FAULTS)[number];
-
-export interface ChaosOptions {
-  readonly webhooks: number;
-  readonly failureRate: number;
-  readonly duplicateRate: number;
-  readonly killRate: number;
-  readonly seed: number;
-  readonly concurrency: number;
-  readonly faults: readonly EdgeFault[];
-  /** Share of claims, and of outcome writes, that meet each DynamoDB fault picked by rate. */
-  readonly dynamoFaultRate: number;
-}
-
-export const DEFAULT_CHAOS: ChaosOptions = {
-  webhooks: 2000,
-  failureRate: 0.3,
-  duplicateRate: 0.1,
-  killRate: 0.05,
-  seed: 1,
-  concurrency: 32,
-  faults: EDGE_FAULTS,
-  dynamoFaultRate: 0.03,
-};
+export {
+  type ChaosOptions,
+  type ChaosReport,
+  DEFAULT_CHAOS,
+  EDGE_FAULTS,
+  type EdgeFault,
+  formatReport,
+  parseChaosArgs,
+} from "./chaos-report";
 
 /** A stalled request is held this long past the ingest timeout, then reset, so a stall cannot outlive the run. */
 const STALL_HOLD_PAST_TIMEOUT_MS = 2_000;
-/**
- * How long an item's outcome writes stay throttled: longer than the SDK's default retries of a
- * throttled call take (4 attempts, backing off at most 0.5 + 1 + 2 s), so the write fails as a
- * whole unless the relay itself does more. Wall time, as the SDK's backoff is.
- */
-const THROTTLE_SPELL_MS = 5_000;
 /** Stalls are costly in wall time, so each kind is armed this often, and at least once a run. */
 const WEBHOOKS_PER_STALL = 1000;
-
-const OPSCOM_MODES: Partial<Record<EdgeFault, FaultMode>> = {
-  "opscom-403": "html403",
-  "opscom-404": "html404",
-  "opscom-stale-socket": "staleSocket",
-};
-
-export interface ChaosReport {
-  readonly options: ChaosOptions;
-  readonly deliveries: number;
-  readonly answers: Record<string, number>;
-  readonly kills: Record<string, number>;
-  /** OPS-COM's standing modes under their sandbox names, the edge faults under theirs. */
-  readonly faultsInjected: Record<string, number>;
-  readonly ledgerStates: Record<string, number>;
-  readonly opscomDeletes: { readonly once: number; readonly twice: number; readonly never: number };
-  readonly deadLetteredThenRedriven: number;
-  /** Messages still in the retry queue, and in the dead-letter queue after the redrive. */
-  readonly leftInRetryQueue: number;
-  readonly leftInDeadLetterQueue: number;
-  readonly nonTerminal: string[];
-  /** Promises to a vendor broken along the way, by kind, and the first few webhooks of each. */
-  readonly brokenPromises: Record<string, number>;
-  readonly brokenExamples: string[];
-  readonly virtualHours: number;
-  readonly seconds: number;
-  readonly ok: boolean;
-}
 
 const TERMINAL: readonly DeliveryState[] = ["deleted", "not_found", "rejected", "dead_lettered"];
 const KILL_SITES = [
@@ -152,43 +100,9 @@ export async function runChaos(options: ChaosOptions = DEFAULT_CHAOS): Promise<C
   const inject = (fault: EdgeFault) => {
     faultsInjected[fault] = (faultsInjected[fault] ?? 0) + 1;
   };
-  // AWS faults draw from their own sequence, so switching them does not reshuffle the rest.
-  const awsRandom = mulberry32(options.seed + 0x5eed);
-  let awsFaultsOn = true;
-  let dynamoStallArmed = false;
-  const throttledUntil = new Map<string, number>();
-  const decide = ({ operation, input }: DynamoRequest): DynamoFault | undefined => {
-    if (!awsFaultsOn || operation !== "UpdateItem") return undefined;
-    const values = (input.ExpressionAttributeValues ?? {}) as Record<string, unknown>;
-    const pk = String((input.Key as { pk?: { S?: string } } | undefined)?.pk?.S);
-    // The ledger's claim is the write that carries the body hash; a settle carries the new state.
-    if (":bodyHash" in values) {
-      if (dynamoStallArmed) {
-        dynamoStallArmed = false;
-        inject("dynamodb-stall");
-        return { kind: "stall", holdMs: stallHoldMs };
-      }
-      if (enabled.has("dynamodb-lost-claim") && awsRandom() < options.dynamoFaultRate) {
-        inject("dynamodb-lost-claim");
-        return { kind: "lose-response" };
-      }
-      return undefined;
-    }
-    if (!(":state" in values)) return undefined;
-    if ((throttledUntil.get(pk) ?? 0) > Date.now()) return { kind: "throttle" };
-    if (enabled.has("dynamodb-throttle-settle") && awsRandom() < options.dynamoFaultRate) {
-      inject("dynamodb-throttle-settle");
-      throttledUntil.set(pk, Date.now() + THROTTLE_SPELL_MS);
-      return { kind: "throttle" };
-    }
-    if (enabled.has("dynamodb-lost-settle") && awsRandom() < options.dynamoFaultRate) {
-      inject("dynamodb-lost-settle");
-      return { kind: "lose-response" };
-    }
-    return undefined;
-  };
+  const dynamoFaults = createDynamoFaults(options, stallHoldMs, inject);
   const dynamo = await startDynalite();
-  const dynamoProxy = await startDynamoFaultProxy({ target: dynamo.endpoint, decide });
+  const dynamoProxy = await startDynamoFaultProxy({ target: dynamo.endpoint, decide: dynamoFaults.decide });
   const aws = await startAwsEndpoint();
   useLocalAws({ dynamodb: dynamoProxy.endpoint, sqs: aws.url, secretsManager: aws.url });
   const token = "CHAOS-TOKEN-0123456789-abcdefghijklmnop";
@@ -306,18 +220,11 @@ export async function runChaos(options: ChaosOptions = DEFAULT_CHAOS): Promise<C
       : { dead: false };
 
   // Faults: a standing failure rate over every kind, plus occasional 9002 bursts.
-  const modes: FaultMode[] = [
-    "http500",
-    "http503",
-    "http429",
-    "reset",
-    "hang",
-    "html502",
-    "latency",
-    { errorCode: 9002 },
-    ...options.faults.flatMap((fault) => OPSCOM_MODES[fault] ?? []),
-  ];
-  sandbox.setFaults({ failureRate: options.failureRate, modes, latencyFaultMs: 400 });
+  sandbox.setFaults({
+    failureRate: options.failureRate,
+    modes: opscomFaultModes(options.faults),
+    latencyFaultMs: 400,
+  });
 
   // The vendors' side: each webhook once, some twice or three times; retried until 2xx/4xx.
   interface Delivery {
@@ -480,8 +387,8 @@ export async function runChaos(options: ChaosOptions = DEFAULT_CHAOS): Promise<C
   };
   const armStalls = () => {
     const stalled = faultsInjected["dynamodb-stall"] ?? 0;
-    if (enabled.has("dynamodb-stall") && !dynamoStallArmed && stalled < stallsPerKind)
-      dynamoStallArmed = true;
+    if (enabled.has("dynamodb-stall") && !dynamoFaults.stallArmed && stalled < stallsPerKind)
+      dynamoFaults.stallArmed = true;
     noteSecretStall();
     if (
       enabled.has("secrets-stall") &&
@@ -512,7 +419,7 @@ export async function runChaos(options: ChaosOptions = DEFAULT_CHAOS): Promise<C
     if (dead === 0) break;
     deadLetteredThenRedriven += dead;
     sandbox.clearFaults();
-    awsFaultsOn = false;
+    dynamoFaults.on = false;
     await sqs.send(
       new StartMessageMoveTaskCommand({ SourceArn: "arn:aws:sqs:us-east-1:000000000000:chaos-dlq" }),
     );
@@ -537,8 +444,7 @@ export async function runChaos(options: ChaosOptions = DEFAULT_CHAOS): Promise<C
     else opscomDeletes.twice++;
   }
   for (const [label, n] of Object.entries(sandbox.stats().faultsInjected)) {
-    const edge = (Object.keys(OPSCOM_MODES) as EdgeFault[]).find((f) => OPSCOM_MODES[f] === label);
-    faultsInjected[edge ?? label] = n;
+    faultsInjected[edgeFaultOf(label) ?? label] = n;
   }
   const leftInRetryQueue = aws.queueStats(queueUrl).total;
   const leftInDeadLetterQueue = aws.queueStats(dlqUrl).total;
@@ -574,103 +480,6 @@ export async function runChaos(options: ChaosOptions = DEFAULT_CHAOS): Promise<C
   await dynamo.close();
   return report;
 }
-
-export function formatReport(report: ChaosReport): string {
-  const rows = (title: string, values: Record<string, number>) =>
-    [
-      `${title}`,
-      ...Object.entries(values)
-        .sort()
-        .map(
-          ([k, v]) =>
-            `  ${k.padEnd(Math.max(28, ...Object.keys(values).map((key) => key.length)))} ${String(v).padStart(7)}`,
-        ),
-    ].join("\n");
-  const o = report.options;
-  const failures = [
-    report.nonTerminal.length > 0 &&
-      `${report.nonTerminal.length} not terminal (${report.nonTerminal.slice(0, 5).join(", ")})`,
-    report.opscomDeletes.never > 0 && `${report.opscomDeletes.never} permits never deleted`,
-    report.opscomDeletes.twice > 0 && `${report.opscomDeletes.twice} permits deleted more than once`,
-    report.leftInRetryQueue > 0 && `${report.leftInRetryQueue} left in the retry queue`,
-    report.leftInDeadLetterQueue > 0 &&
-      `${report.leftInDeadLetterQueue} left in the dead-letter queue that a redrive could not deliver`,
-    ...Object.entries(report.brokenPromises).map(([kind, n]) => `${n}× ${kind}`),
-  ].filter((line): line is string => typeof line === "string");
-  return [
-    `chaos: ${o.webhooks} webhooks, ${report.deliveries} deliveries (${Math.round(o.duplicateRate * 100)}% sent twice or more), ` +
-      `${Math.round(o.failureRate * 100)}% OPS-COM faults, ${Math.round(o.killRate * 100)}% handler kills, seed ${o.seed}`,
-    `edge faults: ${o.faults.length > 0 ? o.faults.join(", ") : "none"}`,
-    rows("final ledger state", report.ledgerStates),
-    rows("deletes at OPS-COM per permit", {
-      "exactly once": report.opscomDeletes.once,
-      "more than once": report.opscomDeletes.twice,
-      never: report.opscomDeletes.never,
-    }),
-    rows("answers to vendors", report.answers),
-    rows("handlers killed", report.kills),
-    rows("faults injected", report.faultsInjected),
-    `dead-lettered, then redriven: ${report.deadLetteredThenRedriven}`,
-    `left in the retry queue: ${report.leftInRetryQueue}; in the dead-letter queue after the redrive: ${report.leftInDeadLetterQueue}`,
-    rows("promises to vendors broken", report.brokenPromises),
-    ...report.brokenExamples.map((line) => `  e.g. ${line}`),
-    `virtual time ${report.virtualHours} h, wall time ${report.seconds} s`,
-    report.ok
-      ? "RESULT: every webhook in one terminal state, every permit deleted exactly once, none lost, every answer as promised"
-      : `RESULT: FAILED — ${failures.join("; ")}`,
-  ].join("\n");
-}
-
-/** The command line; throws on an unknown flag, a bad number or an unknown fault name. */
-export function parseChaosArgs(args: string[]): ChaosOptions {
-  const { values } = parseArgs({
-    args,
-    strict: true,
-    allowPositionals: false,
-    options: {
-      webhooks: { type: "string" },
-      "failure-rate": { type: "string" },
-      "duplicate-rate": { type: "string" },
-      "kill-rate": { type: "string" },
-      seed: { type: "string" },
-      concurrency: { type: "string" },
-      "dynamo-fault-rate": { type: "string" },
-      faults: { type: "string" },
-    },
-  });
-  const number = (name: keyof typeof values, fallback: number, min: number, max: number) => {
-    const raw = values[name];
-    if (raw === undefined) return fallback;
-    const value = Number(raw);
-    if (typeof raw !== "string" || raw.trim() === "" || !(value >= min && value <= max)) {
-      throw new Error(`--${name} must be a number ${min}..${max}, got "${raw}"`);
-    }
-    return value;
-  };
-  return {
-    webhooks: number("webhooks", DEFAULT_CHAOS.webhooks, 1, 1_000_000),
-    failureRate: number("failure-rate", DEFAULT_CHAOS.failureRate, 0, 1),
-    duplicateRate: number("duplicate-rate", DEFAULT_CHAOS.duplicateRate, 0, 1),
-    killRate: number("kill-rate", DEFAULT_CHAOS.killRate, 0, 1),
-    seed: number("seed", DEFAULT_CHAOS.seed, 0, 2 ** 32 - 1),
-    concurrency: number("concurrency", DEFAULT_CHAOS.concurrency, 1, 1024),
-    dynamoFaultRate: number("dynamo-fault-rate", DEFAULT_CHAOS.dynamoFaultRate, 0, 1),
-    faults: parseFaults(values.faults),
-  };
-}
-
-/** "all" (the default), "none", or a comma-separated list of `EDGE_FAULTS`. */
-function parseFaults(raw: string | undefined): EdgeFault[] {
-  if (raw === undefined || raw === "all") return [...EDGE_FAULTS];
-  if (raw === "none") return [];
-  return raw.split(",").map((name) => {
-    const fault = EDGE_FAULTS.find((known) => known === name.trim());
-    if (!fault)
-      throw new Error(`--faults: unknown fault "${name}"; one of all, none, ${EDGE_FAULTS.join(", ")}`);
-    return fault;
-  });
-}
-
 if (require.main === module) {
   let options: ChaosOptions;
   try {
