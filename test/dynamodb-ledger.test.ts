@@ -1,8 +1,7 @@
 // The ledger contract, run against both the in-memory twin and the DynamoDB ledger on dynalite
 // through the real SDK client, so the twin the unit tests rely on provably behaves like the
-// table; then what only the table has (item shape, trimming, errors) and the on-call CLI.
-import { execFile } from "node:child_process";
-import { resolve } from "node:path";
+// table; then what only the table has (item shape, trimming, errors). The on-call CLI's tests
+// are in test/ledger-cli.test.ts.
 import {
   type AttributeValue,
   ConditionalCheckFailedException,
@@ -13,55 +12,21 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDynamoLedger, fromItem, MAX_LAST_ERROR_CHARS } from "../lambda/adapters/dynamodb-ledger";
 import { MemoryLedger } from "../lambda/adapters/memory";
-import {
-  type BrowsableLedger,
-  type ClaimRequest,
-  HISTORY_NOTE_CHARS,
-  type LedgerKey,
-  MAX_HISTORY,
-} from "../lambda/ports";
-import { createLedgerTable, type LocalDynamo, startDynalite, useLocalAws } from "../testkit/dynalite";
+import { type BrowsableLedger, HISTORY_NOTE_CHARS, type LedgerKey, MAX_HISTORY } from "../lambda/ports";
+import { type LedgerTables, startLedgerTables } from "../testkit/dynalite";
+import { claimOf, iso, LEASE_MS, T0 } from "../testkit/ledger";
 
-const ROOT = resolve(__dirname, "..");
-const T0 = Date.UTC(2025, 0, 15, 9, 30);
-const LEASE_MS = 60_000;
-const iso = (ms: number) => new Date(ms).toISOString();
-
-let local: LocalDynamo;
-let client: DynamoDBClient;
-let tables = 0;
+let tables: LedgerTables;
 
 beforeAll(async () => {
-  local = await startDynalite();
-  useLocalAws({ dynamodb: local.endpoint });
-  client = new DynamoDBClient({});
+  tables = await startLedgerTables("ledger-test");
 });
 
 afterAll(async () => {
-  client?.destroy();
-  await local?.close();
+  await tables?.close();
 });
 
-async function freshTable(): Promise<string> {
-  const name = `ledger-test-${++tables}`;
-  await createLedgerTable(client, name);
-  return name;
-}
-
-/** A claim request; every field can be overridden. */
-function claimOf(overrides: Partial<ClaimRequest> = {}): ClaimRequest {
-  return {
-    vendorId: "acme",
-    webhookId: "msg_1",
-    referenceId: "ref-1",
-    bodyHash: "a".repeat(64),
-    claimId: "claim-1",
-    now: T0,
-    leaseMs: LEASE_MS,
-    expiresAt: Math.floor(T0 / 1000) + 30 * 86_400,
-    ...overrides,
-  };
-}
+const freshTable = () => tables.fresh();
 
 const KEY: LedgerKey = { vendorId: "acme", webhookId: "msg_1" };
 
@@ -394,7 +359,7 @@ describe("DynamoDB ledger: the item in the table", () => {
 
   const rawItem = async (pk: string): Promise<GetItemCommandOutput["Item"]> =>
     (
-      await client.send(
+      await tables.client.send(
         new GetItemCommand({ TableName: table, Key: { pk: { S: pk } }, ConsistentRead: true }),
       )
     ).Item;
@@ -584,102 +549,5 @@ describe("DynamoDB ledger: the item in the table", () => {
       existing: { state: "queued", attempts: 3, bodyHash: "b".repeat(64) },
     });
     expect(sent).toEqual(["UpdateItemCommand"]);
-  });
-});
-
-describe("npm run ledger (bin/ledger.ts)", () => {
-  let table: string;
-  const run = (args: string[], env: Record<string, string> = {}) =>
-    new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
-      // Asynchronous: dynalite answers from this process's event loop.
-      execFile(
-        process.execPath,
-        ["--import", "tsx", "bin/ledger.ts", ...args],
-        {
-          cwd: ROOT,
-          env: { ...process.env, LEDGER_TABLE_NAME: table, ...env },
-          timeout: 20_000,
-        },
-        (error, stdout, stderr) => done({ code: error ? Number(error.code ?? -1) : 0, stdout, stderr }),
-      );
-    });
-
-  beforeAll(async () => {
-    table = await freshTable();
-    const ledger = createDynamoLedger(table);
-    await ledger.claim(claimOf({ vendorId: "acme", webhookId: "msg_a", referenceId: "ref-R", now: T0 }));
-    await ledger.transition(
-      { vendorId: "acme", webhookId: "msg_a" },
-      { from: ["in_progress"] },
-      { state: "queued", now: T0 + 5, attempts: 1, lastError: "OPS-COM answered 503" },
-    );
-    await ledger.claim(
-      claimOf({ vendorId: "beta", webhookId: "msg_b", referenceId: "ref-R", now: T0 + 60_000 }),
-    );
-    await ledger.transition(
-      { vendorId: "beta", webhookId: "msg_b" },
-      { from: ["in_progress"] },
-      { state: "deleted", now: T0 + 60_100, attempts: 1 },
-    );
-  });
-
-  it("prints one webhook's record as a table", async () => {
-    const { code, stdout } = await run(["--webhook", "acme/msg_a"]);
-    expect(code).toBe(0);
-    const [header, row, ...rest] = stdout.trimEnd().split("\n");
-    expect(header).toMatch(/^created\s+updated\s+vendor\/webhook\s+reference\s+state\s+attempts/);
-    expect(row).toContain(iso(T0));
-    expect(row).toMatch(/acme\/msg_a\s+ref-R\s+queued\s+1\s/);
-    expect(row).toMatch(/OPS-COM answered 503$/);
-    expect(rest).toEqual([]);
-  });
-
-  it("prints a reference's history oldest first, as JSON with --json", async () => {
-    const { code, stdout } = await run(["--reference", "ref-R", "--json"]);
-    expect(code).toBe(0);
-    const records = JSON.parse(stdout) as Array<{ vendorId: string; state: string }>;
-    expect(records.map((r) => `${r.vendorId}:${r.state}`)).toEqual(["acme:queued", "beta:deleted"]);
-  });
-
-  it("reads the table named by --table over LEDGER_TABLE_NAME", async () => {
-    const { code, stdout } = await run(["--reference", "ref-R", "--table", table], {
-      LEDGER_TABLE_NAME: "elsewhere",
-    });
-    expect(code).toBe(0);
-    expect(stdout.trimEnd().split("\n")).toHaveLength(3);
-  });
-
-  it("exits 1 with a message when there is no record", async () => {
-    const { code, stdout, stderr } = await run(["--webhook", "acme/unknown"]);
-    expect(code).toBe(1);
-    expect(stdout).toBe("");
-    expect(stderr).toContain("no record for webhook acme/unknown");
-  });
-
-  it.each([
-    { args: [], complaint: "exactly one of --webhook or --reference" },
-    {
-      args: ["--webhook", "acme/x", "--reference", "R"],
-      complaint: "exactly one of --webhook or --reference",
-    },
-    { args: ["--webhook", "acme"], complaint: "--webhook takes <vendorId>/<webhookId>" },
-    { args: ["--refrence", "R"], complaint: "Unknown option '--refrence'" },
-  ])("exits 2 on bad arguments: $args", async ({ args, complaint }) => {
-    const { code, stderr } = await run(args);
-    expect(code).toBe(2);
-    expect(stderr).toContain(complaint);
-    expect(stderr).toContain("usage: npm run ledger");
-  });
-
-  it("exits 2 when no table is named", async () => {
-    const { code, stderr } = await run(["--reference", "R"], { LEDGER_TABLE_NAME: "" });
-    expect(code).toBe(2);
-    expect(stderr).toContain("LEDGER_TABLE_NAME");
-  });
-
-  it("exits 3 naming the table when it cannot be read", async () => {
-    const { code, stderr } = await run(["--reference", "R", "--table", "missing-table"]);
-    expect(code).toBe(3);
-    expect(stderr).toContain("could not read table missing-table: ResourceNotFoundException");
   });
 });

@@ -1,7 +1,7 @@
 // dynalite (an in-process DynamoDB) for integration tests, and the ledger table exactly as the
 // stack builds it. The real SDK client finds it through AWS_ENDPOINT_URL_DYNAMODB.
 import type { AddressInfo } from "node:net";
-import { CreateTableCommand, DescribeTableCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { BY_HOUR_INDEX, BY_REFERENCE_INDEX } from "../lambda/adapters/dynamodb-ledger";
 
 interface DynaliteServer {
@@ -35,6 +35,35 @@ export async function startDynalite(): Promise<LocalDynamo> {
     endpoint: `http://127.0.0.1:${port}`,
     close: () =>
       new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve()))),
+  };
+}
+
+/** dynalite with the SDK pointed at it, for a test file that makes a ledger table per case. */
+export interface LedgerTables extends LocalDynamo {
+  /** A default-resolved client, so it reaches dynalite only through the environment. */
+  readonly client: DynamoDBClient;
+  /** Creates an empty ledger table with a name not used before in this dynalite. */
+  fresh(): Promise<string>;
+}
+
+/** Starts dynalite, points the SDK at it and hands out fresh ledger tables named `<prefix>-<n>`. */
+export async function startLedgerTables(prefix: string): Promise<LedgerTables> {
+  const dynamo = await startDynalite();
+  useLocalAws({ dynamodb: dynamo.endpoint });
+  const client = new DynamoDBClient({});
+  let tables = 0;
+  return {
+    endpoint: dynamo.endpoint,
+    client,
+    async fresh() {
+      const name = `${prefix}-${++tables}`;
+      await createLedgerTable(client, name);
+      return name;
+    },
+    async close() {
+      client.destroy();
+      await dynamo.close();
+    },
   };
 }
 
