@@ -45,15 +45,10 @@ export const DEFAULT_FAULT_MODES: readonly FaultMode[] = Object.freeze([
 
 export const DEFAULT_LATENCY_FAULT_MS = 1000;
 
+/** Every mode named by a string: the default transient ones, and those a caller picks on purpose. */
 const STRING_MODES = new Set<string>([
+  ...DEFAULT_FAULT_MODES.flatMap((mode) => (typeof mode === "string" ? [mode] : [])),
   "latency",
-  "http500",
-  "http502",
-  "http503",
-  "http429",
-  "reset",
-  "hang",
-  "html502",
   "html403",
   "html404",
   "staleSocket",
