@@ -49,6 +49,8 @@ export interface ChaosReport {
   readonly ledgerStates: Record<string, number>;
   readonly opscomDeletes: { readonly once: number; readonly twice: number; readonly never: number };
   readonly deadLetteredThenRedriven: number;
+  /** OPS-COM faults met after the first redrive: none, since on-call redrives into a healthy OPS-COM. */
+  readonly opscomFaultsAfterRedrive: number;
   /** Messages still in the retry queue, and in the dead-letter queue after the redrive. */
   readonly leftInRetryQueue: number;
   readonly leftInDeadLetterQueue: number;
@@ -96,7 +98,7 @@ export function formatReport(report: ChaosReport): string {
     rows("answers to vendors", report.answers),
     rows("handlers killed", report.kills),
     rows("faults injected", report.faultsInjected),
-    `dead-lettered, then redriven: ${report.deadLetteredThenRedriven}`,
+    `dead-lettered, then redriven: ${report.deadLetteredThenRedriven} (OPS-COM faults met after the redrive: ${report.opscomFaultsAfterRedrive})`,
     `left in the retry queue: ${report.leftInRetryQueue}; in the dead-letter queue after the redrive: ${report.leftInDeadLetterQueue}`,
     rows("promises to vendors broken", report.brokenPromises),
     ...report.brokenExamples.map((line) => `  e.g. ${line}`),

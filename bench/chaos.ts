@@ -373,6 +373,8 @@ export async function runChaos(options: ChaosOptions = DEFAULT_CHAOS): Promise<C
 
   const virtualStart = clock.now();
   let deadLetteredThenRedriven = 0;
+  let faultsBeforeRedrive: number | undefined;
+  const faultCount = (byMode: Record<string, number>) => Object.values(byMode).reduce((a, b) => a + b, 0);
   const MAX_VIRTUAL_MS = 4 * 86_400_000;
   // Stalls are armed at the start of a round and counted when a request meets one.
   const stallsPerKind = Math.max(1, Math.round(options.webhooks / WEBHOOKS_PER_STALL));
@@ -402,8 +404,12 @@ export async function runChaos(options: ChaosOptions = DEFAULT_CHAOS): Promise<C
   };
   for (let phase = 0; phase < 2; phase++) {
     while (clock.now() - virtualStart < MAX_VIRTUAL_MS * (phase + 1)) {
-      armStalls();
-      if (random() < 0.05) sandbox.queueFaults(...Array<FaultMode>(5).fill({ errorCode: 9002 }));
+      // Faults only until the redrive: on-call redrives once OPS-COM is healthy again, and a
+      // burst queued then would wait for the few redriven messages and meet every one of them.
+      if (phase === 0) {
+        armStalls();
+        if (random() < 0.05) sandbox.queueFaults(...Array<FaultMode>(5).fill({ errorCode: 9002 }));
+      }
       const due = deliveries.filter((d) => !d.done && d.nextAt <= clock.now());
       await pool(due, send);
       while ((await runWorkerOnce()) > 0) {
@@ -420,6 +426,7 @@ export async function runChaos(options: ChaosOptions = DEFAULT_CHAOS): Promise<C
     deadLetteredThenRedriven += dead;
     sandbox.clearFaults();
     dynamoFaults.on = false;
+    faultsBeforeRedrive ??= faultCount(sandbox.stats().faultsInjected);
     await sqs.send(
       new StartMessageMoveTaskCommand({ SourceArn: "arn:aws:sqs:us-east-1:000000000000:chaos-dlq" }),
     );
@@ -457,6 +464,10 @@ export async function runChaos(options: ChaosOptions = DEFAULT_CHAOS): Promise<C
     ledgerStates,
     opscomDeletes,
     deadLetteredThenRedriven,
+    opscomFaultsAfterRedrive:
+      faultsBeforeRedrive === undefined
+        ? 0
+        : faultCount(sandbox.stats().faultsInjected) - faultsBeforeRedrive,
     leftInRetryQueue,
     leftInDeadLetterQueue,
     nonTerminal,

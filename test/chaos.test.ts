@@ -41,6 +41,9 @@ describe("chaos (short)", () => {
       expect(report.nonTerminal).toEqual([]);
       expect(report.brokenPromises).toEqual({});
       expect(report.leftInDeadLetterQueue).toBe(0);
+      // On-call redrives into a healthy OPS-COM: no burst queued during the faults may wait for
+      // the few redriven deliveries and dead-letter them again (a run that failed in CI).
+      expect(report.opscomFaultsAfterRedrive, formatReport(report)).toBe(0);
       expect(report.ok).toBe(true);
     });
   });
