@@ -37,6 +37,7 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { DEFAULT_FAULT_MODES } from "../local/opscom-sandbox";
+import { synthesizeStack } from "../local/template-config";
 import { canonicalEvent, generateSigningSecret, newWebhookId, signWebhook } from "../local/vendor-kit";
 import { findNeedles } from "./fuzz";
 import { type ChildStats, type DeployedInfo, type RelayChild, startRelayChild } from "./relay-child";
@@ -106,7 +107,7 @@ interface MemoryPoint {
 export interface LoadReport {
   readonly options: LoadOptions;
   /** The stack as the relay child read it from the synthesized assembly. */
-  readonly stack: DeployedInfo & { readonly context: Record<string, unknown> };
+  readonly stack: DeployedInfo & { readonly context: Record<string, unknown>; readonly synthesized: boolean };
   readonly sent: number;
   readonly seconds: number;
   readonly achievedRate: number;
@@ -179,6 +180,9 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   const token = `LOADTOKEN-${randomBytes(16).toString("hex")}`;
   const secret = generateSigningSecret();
   const context = loadContext(options);
+  // Synthesized here, so the relay child finds the assembly cached and never loads aws-cdk-lib
+  // (hundreds of MiB of RSS that would sit in the relay's memory figures).
+  const assembly = await synthesizeStack(context);
   const child = await startRelayChild(
     {
       shape: "deployed",
@@ -191,7 +195,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
     options.logFile,
   );
   try {
-    return await drive(options, context, child, token, secret);
+    return await drive(options, { context, synthesized: assembly.synthesized }, child, token, secret);
   } finally {
     await child.close();
   }
@@ -199,7 +203,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
 
 async function drive(
   options: LoadOptions,
-  context: Record<string, unknown>,
+  synth: { context: Record<string, unknown>; synthesized: boolean },
   child: RelayChild,
   token: string,
   secret: string,
@@ -373,7 +377,7 @@ async function drive(
   const no5xx = Object.keys(answers).every((key) => !key.startsWith("5"));
   return {
     options,
-    stack: { ...stack, context },
+    stack: { ...stack, ...synth },
     sent: next,
     seconds: Math.round(seconds * 10) / 10,
     achievedRate: Math.round((next / seconds) * 10) / 10,
@@ -438,7 +442,7 @@ export function formatLoadReport(r: LoadReport): string {
     `load: ${o.rate} webhooks/s for ${o.seconds} s (${r.sent} distinct signed webhooks, one permit each), ` +
       `${o.connections} connections in ${o.lanes} staggered autocannon lanes, ${Math.round(o.failureRate * 100)}% OPS-COM faults (transient kinds)`,
     `stack: synthesized with context ${JSON.stringify(k.context)} (the stage throttle at twice the rate, so it never throttles the run; all else the stack's defaults)`,
-    `  ${k.assemblyDirectory} (${k.synthesized ? "synthesized" : "cached"}); stage throttle ${k.gateway.rateLimit}/s burst ${k.gateway.burstLimit}; ` +
+    `  ${k.assemblyDirectory} (${k.synthesized ? "synthesized for this run" : "cached"}); stage throttle ${k.gateway.rateLimit}/s burst ${k.gateway.burstLimit}; ` +
       `vendor ${k.vendorIds[0]}; FORWARD_TIMEOUT_MS ${k.environment.FORWARD_TIMEOUT_MS}, RETRY_MAX_ATTEMPTS ${k.environment.RETRY_MAX_ATTEMPTS}, ingest timeout ${k.ingestTimeoutMs / 1000} s; ` +
       `retry queue visibility ${k.retryQueue.visibilityTimeoutSeconds} s, maxReceiveCount ${k.retryQueue.maxReceiveCount}; mapping batch ${k.eventSource.batchSize} × ${k.eventSource.maxConcurrency} pollers`,
     `sent ${r.sent} in ${r.seconds} s (${r.achievedRate}/s overall); transport errors ${r.transportErrors}, timeouts ${r.timeouts}`,
