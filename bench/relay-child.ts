@@ -220,6 +220,8 @@ const OPEN: readonly DeliveryState[] = ["in_progress", "queued"];
 /** Caps on a drain: rounds of the worker, and wall time. */
 const DRAIN_ROUNDS = 5000;
 const DRAIN_WALL_MS = 120_000;
+/** How long a deployed drain waits on open records once the retry queue is empty. */
+const STUCK_GRACE_MS = 2000;
 
 /** One shape of relay, as the child's messages use it. */
 interface Backend {
@@ -411,16 +413,22 @@ async function startDeployed(start: DeployedChildStart): Promise<Backend> {
       const deadline = Date.now() + DRAIN_WALL_MS;
       const startClock = aws.now();
       let rounds = 0;
+      let emptySince: number | undefined;
       while (rounds < maxRounds && Date.now() < deadline) {
         const held = aws.queueStats(relay.retryQueueUrl);
-        // The table is scanned only once the queue is empty: then an open record is a request
-        // still being answered (or one that will never settle, which the caps end).
-        if (held.total === 0 && openIn(await ledger()) === 0) break;
-        rounds++;
+        // The table is scanned only once the queue is empty.
         if (held.total === 0) {
-          await pause(20);
+          if (openIn(await ledger()) === 0) break;
+          // A drain starts after every answer was read, so an open record with nothing queued
+          // is a claim no request will finish (one answered 503, which a vendor's resend takes
+          // over after the lease): a short grace for a cut-off invocation still writing, then stop.
+          emptySince ??= Date.now();
+          if (Date.now() - emptySince > STUCK_GRACE_MS) break;
+          await pause(100);
           continue;
         }
+        emptySince = undefined;
+        rounds++;
         // Parked deliveries are in flight (ChangeMessageVisibility) until their retry is due: move
         // the endpoint's clock to the next one. The bundles keep the real clock, which only the
         // worker's claim-lease check reads, and no parked delivery here races a live claim.
