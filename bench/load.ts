@@ -1,15 +1,32 @@
 // Load and soak: a steady stream of distinct, correctly signed webhooks (autocannon) against
-// the local relay running in a child process (bench/relay-child.ts), with the OPS-COM sandbox
-// failing a share of deletes in transient ways (5xx, 429, resets, hangs, HTML 502 pages).
-// Every request deletes its own sandbox permit, so at the end each permit must have been
-// deleted exactly once, and the relay's ledger must hold one record per webhook sent.
+// the relay as the synthesized stack deploys it, running in a child process
+// (bench/relay-child.ts, deployed shape), with the OPS-COM sandbox failing a share of deletes in
+// transient ways (5xx, 429, resets, hangs, HTML 502 pages). Every request deletes its own
+// sandbox permit, so at the end each permit must have been deleted exactly once, and the
+// ledger table must hold one record per webhook sent.
+//
+// What the run takes from the stack (`startDeployedRelay`, local/harness.ts): the functions'
+// bundles from the assembly, their environment (VENDORS, OPSCOM_CLIENT_CODE,
+// FORWARD_TIMEOUT_MS, RETRY_MAX_ATTEMPTS, …) and timeouts, the retry queue's visibility
+// timeout, retention and maxReceiveCount, the event source mapping's batch size, concurrency
+// and report-batch-item-failures, and the stage's throttle. The stack is synthesized with its
+// defaults except for one context pair: `throttleRate` and `throttleBurst` of twice the run's
+// rate (at least), so the stage does not throttle the load (the default stage allows 50/s).
+// `stackContext` (tests) adds or overrides context. The webhooks come from the template's
+// first vendor (the placeholder `demo-vendor` by default).
+//
+// The ledger is the real table: DynamoDB (dynalite, in a process of its own so the relay
+// child's heap is the relay's), counted by a paginated Scan. The queues are the local SQS
+// endpoint's. The drain, with faults off, moves the endpoint's clock to each parked delivery's
+// retry time and polls as the event source mapping does, until the queue is empty and no record
+// is open.
 //
 // What it reports: latency percentiles, answers by status, the relay's memory at start, after
-// warm-up and at the end (heap measured after a forced GC, so the figures are comparable), the
-// ledger's account of every webhook, and — after the retry worker drains the queue with faults
-// off — how often each permit was deleted at OPS-COM. It also searches the relay's log output
-// (when `--log-file` is given) and every answer for the token, the signing secret, any
-// signature sent and the canary credentials each request carries in Authorization/X-Api-Key.
+// warm-up and at the end (heap measured after a forced GC, so the figures are comparable), and
+// dynalite's beside it; the ledger's account of every webhook, and — after the drain — how
+// often each permit was deleted at OPS-COM. It also searches the relay's log output (when
+// `--log-file` is given) and every answer for the token, the signing secret, any signature sent
+// and the canary credentials each request carries in Authorization/X-Api-Key.
 //
 //   npm run load                              200 webhooks/s for 60 s, 20% OPS-COM faults
 //   npm run load -- --rate 300 --seconds 120  any rate and length
@@ -20,9 +37,10 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { DEFAULT_FAULT_MODES } from "../local/opscom-sandbox";
+import { synthesizeStack } from "../local/template-config";
 import { canonicalEvent, generateSigningSecret, newWebhookId, signWebhook } from "../local/vendor-kit";
 import { findNeedles } from "./fuzz";
-import { type ChildStats, startRelayChild } from "./relay-child";
+import { type ChildStats, type DeployedInfo, type RelayChild, startRelayChild } from "./relay-child";
 
 export interface LoadOptions {
   /** Webhooks per second, all connections together. */
@@ -35,15 +53,13 @@ export interface LoadOptions {
   readonly failureRate: number;
   /** Memory after this many seconds is the baseline for growth. */
   readonly warmupSeconds: number;
-  /** The relay's FORWARD_TIMEOUT_MS: how long a hung OPS-COM call holds a request. */
-  readonly forwardTimeoutMs: number;
-  /** Heap growth per webhook after warm-up (post-GC) above which the run is flagged. */
+  /** The relay's heap growth per webhook after warm-up (post-GC) above which the run is flagged. */
   readonly maxGrowthPerWebhookBytes: number;
   /** The child's stdout and stderr; anything but /dev/null is searched for secrets afterwards. */
   readonly logFile: string;
   readonly seed: number;
-  /** The local ledger's bound; below the webhooks sent, so the run's accounting meets its pruning. */
-  readonly ledgerRecords?: number;
+  /** Stack context over the run's own (the throttle pair); tests use it to change the stack. */
+  readonly stackContext?: Readonly<Record<string, unknown>>;
 }
 
 export const FULL_LOAD: LoadOptions = {
@@ -54,7 +70,6 @@ export const FULL_LOAD: LoadOptions = {
   lanes: 10,
   failureRate: 0.2,
   warmupSeconds: 10,
-  forwardTimeoutMs: 1000,
   maxGrowthPerWebhookBytes: 4096,
   logFile: "/dev/null",
   seed: 1,
@@ -66,22 +81,33 @@ export const SHORT_LOAD: LoadOptions = {
   seconds: 5,
   connections: 100,
   lanes: 5,
-  warmupSeconds: 1,
-  // The full run sends 12,000 against the harness's 10,000; the short one prunes as well.
-  ledgerRecords: 400,
+  warmupSeconds: 2,
+  // After 2 s the relay is still filling its pools (sockets to dynalite, the endpoint and the
+  // sandbox; hung calls held open): 1-2 MiB over the few hundred webhooks left, 4-6 KB each
+  // measured. The short run catches a gross leak; longer runs hold the 4 KB line (253 bytes
+  // measured at 100/s for 30 s, none at 200/s for 60 s).
+  maxGrowthPerWebhookBytes: 8192,
 };
 
-const VENDOR = "load-vendor";
-const CLIENT_CODE = "OC-TOMA";
+/** The stage throttle the run synthesizes with: twice its rate, so the gateway never throttles it. */
+export function loadContext(options: LoadOptions): Record<string, unknown> {
+  const headroom = Math.ceil(2 * options.rate);
+  return { throttleRate: headroom, throttleBurst: headroom, ...options.stackContext };
+}
 
 interface MemoryPoint {
   readonly rss: number;
   readonly heapUsed: number;
   readonly ledgerRecords: number;
+  /** dynalite's process (the ledger table lives in its heap). */
+  readonly dynamoRss: number;
+  readonly dynamoHeapUsed: number;
 }
 
 export interface LoadReport {
   readonly options: LoadOptions;
+  /** The stack as the relay child read it from the synthesized assembly. */
+  readonly stack: DeployedInfo & { readonly context: Record<string, unknown>; readonly synthesized: boolean };
   readonly sent: number;
   readonly seconds: number;
   readonly achievedRate: number;
@@ -89,6 +115,8 @@ export interface LoadReport {
   readonly sendsPerSecond: number[];
   readonly latencyMs: { p50: number; p90: number; p99: number; max: number; mean: number };
   readonly answers: Record<string, number>;
+  /** Answered `429 throttled` by the stage, before the function: these never reach the ledger. */
+  readonly throttled: number;
   readonly transportErrors: number;
   readonly timeouts: number;
   readonly memory: {
@@ -97,12 +125,15 @@ export interface LoadReport {
     readonly end: MemoryPoint;
     readonly drained: MemoryPoint;
     readonly rssSamplesMiB: number[];
+    /** The relay child's heap (dynalite's is not in it). */
     readonly growthPerWebhookBytes: number;
+    /** dynalite's heap: the table's records, reported, not flagged. */
+    readonly dynamoGrowthPerWebhookBytes: number;
     readonly flagged: boolean;
   };
   readonly ledgerAfterLoad: ChildStats["ledger"];
   readonly ledgerAccountsForEverySend: boolean;
-  readonly drain: { rounds: number; virtualSeconds: number; open: number };
+  readonly drain: { rounds: number; virtualSeconds: number; open: number; wallSeconds: number };
   readonly ledgerAfterDrain: ChildStats["ledger"];
   readonly queueAfterDrain: ChildStats["queue"];
   readonly opscom: {
@@ -141,29 +172,30 @@ const point = (s: ChildStats): MemoryPoint => ({
   rss: s.memory.rss,
   heapUsed: s.memory.heapUsed,
   ledgerRecords: s.ledger.total,
+  dynamoRss: s.dynamo?.rss ?? 0,
+  dynamoHeapUsed: s.dynamo?.heapUsed ?? 0,
 });
-const sum = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
-/** Every webhook the ledger ever claimed: the records it holds and the settled ones its bound dropped. */
-const everClaimed = (ledger: ChildStats["ledger"]) => ledger.total + sum(ledger.forgotten);
 
 export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   const token = `LOADTOKEN-${randomBytes(16).toString("hex")}`;
   const secret = generateSigningSecret();
+  const context = loadContext(options);
+  // Synthesized here, so the relay child finds the assembly cached and never loads aws-cdk-lib
+  // (hundreds of MiB of RSS that would sit in the relay's memory figures).
+  const assembly = await synthesizeStack(context);
   const child = await startRelayChild(
     {
+      shape: "deployed",
       token,
-      vendors: [{ id: VENDOR }],
-      vendorSecrets: { [VENDOR]: secret },
-      clientCodes: [CLIENT_CODE],
-      env: { FORWARD_TIMEOUT_MS: String(options.forwardTimeoutMs) },
+      vendorSecret: secret,
+      context,
       sandboxSeed: options.seed,
       workerIntervalMs: 250,
-      ...(options.ledgerRecords === undefined ? {} : { ledgerRecords: options.ledgerRecords }),
     },
     options.logFile,
   );
   try {
-    return await drive(options, child, token, secret);
+    return await drive(options, { context, synthesized: assembly.synthesized }, child, token, secret);
   } finally {
     await child.close();
   }
@@ -171,10 +203,15 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
 
 async function drive(
   options: LoadOptions,
-  child: Awaited<ReturnType<typeof startRelayChild>>,
+  synth: { context: Record<string, unknown>; synthesized: boolean },
+  child: RelayChild,
   token: string,
   secret: string,
 ): Promise<LoadReport> {
+  const stack = child.deployed;
+  if (!stack) throw new Error("the relay child did not start the deployed shape");
+  const vendor = stack.vendorIds[0];
+  if (vendor === undefined) throw new Error("the synthesized stack configures no vendor");
   const total = Math.round(options.rate * options.seconds);
   // One sandbox permit per webhook, through the sandbox's admin API (at most 10,000 a call).
   const refs: string[] = [];
@@ -206,12 +243,13 @@ async function drive(
   const rssSamples: number[] = [];
   let warm: ChildStats | undefined;
   const started = Date.now();
+  // Only the warm-up point scans the ledger; the other samples ask for memory alone.
   const sampler = setInterval(() => {
     const warmNow = !warm && Date.now() - started >= options.warmupSeconds * 1000;
-    child.stats(warmNow).then(
+    (warmNow ? child.stats(true) : child.memory()).then(
       (s) => {
-        rssSamples.push(mib(s.memory.rss));
-        if (warmNow) warm = s;
+        rssSamples.push(mib("memory" in s ? s.memory.rss : s.rss));
+        if (warmNow) warm = s as ChildStats;
       },
       () => undefined,
     );
@@ -242,7 +280,7 @@ async function drive(
           requests: [
             {
               method: "POST",
-              path: `/webhooks/${VENDOR}`,
+              path: `/webhooks/${vendor}`,
               // Called once per request, just before it is written: each is a new webhook for a
               // permit of its own. The connection's context carries the send time.
               setupRequest: (request, context) => {
@@ -288,7 +326,8 @@ async function drive(
 
   // Faults off; the worker retries every parked delete (the child moves its clock to each due time).
   await fetch(`${child.sandboxUrl}/__sandbox/faults`, { method: "DELETE" });
-  const drain = await child.drain();
+  const drainStarted = Date.now();
+  const drain = { ...(await child.drain()), wallSeconds: Math.round((Date.now() - drainStarted) / 100) / 10 };
   const drained = await child.stats(true);
   const deletes = await child.deletes();
   const permits = { once: 0, moreThanOnce: 0, never: 0 };
@@ -315,27 +354,30 @@ async function drive(
     if (forbidden) hits.push(forbidden[0]);
   }
 
-  // Growth is per webhook claimed after warm-up, kept or pruned.
-  const afterWarm = Math.max(1, everClaimed(end.ledger) - everClaimed((warm ?? start).ledger));
+  // Growth is per webhook claimed after warm-up: every one is a record of the table.
+  const afterWarm = Math.max(1, end.ledger.total - (warm ?? start).ledger.total);
   const growthPerWebhookBytes = Math.round((end.memory.heapUsed - warmPoint.heapUsed) / afterWarm);
+  const dynamoGrowthPerWebhookBytes = Math.round(
+    ((end.dynamo?.heapUsed ?? 0) - warmPoint.dynamoHeapUsed) / afterWarm,
+  );
   const flagged = growthPerWebhookBytes > options.maxGrowthPerWebhookBytes;
   const answered = Object.values(answers).reduce((a, b) => a + b, 0);
+  const throttled = answers["429 throttled"] ?? 0;
+  // One record per webhook that got past the stage (all of them, unless a test's context throttles).
   const ledgerAccountsForEverySend =
-    everClaimed(ledgerAfterLoad) === next &&
+    ledgerAfterLoad.total === next - throttled &&
     (ledgerAfterLoad.byState.in_progress ?? 0) === 0 &&
     answered === next;
-  // Only settled records are pruned, so a forgotten one counts as its state.
-  const settledState = (state: string) =>
-    (drained.ledger.byState[state] ?? 0) + (drained.ledger.forgotten[state] ?? 0);
   const settled =
     drain.open === 0 &&
     drained.queue.waiting === 0 &&
     drained.queue.deadLetters === 0 &&
-    everClaimed(drained.ledger) === next &&
-    settledState("deleted") + settledState("not_found") === next;
+    drained.ledger.total === next - throttled &&
+    (drained.ledger.byState.deleted ?? 0) + (drained.ledger.byState.not_found ?? 0) === next - throttled;
   const no5xx = Object.keys(answers).every((key) => !key.startsWith("5"));
   return {
     options,
+    stack: { ...stack, ...synth },
     sent: next,
     seconds: Math.round(seconds * 10) / 10,
     achievedRate: Math.round((next / seconds) * 10) / 10,
@@ -348,6 +390,7 @@ async function drive(
       mean: Math.round((latencies.reduce((a, b) => a + b, 0) / Math.max(1, latencies.length)) * 10) / 10,
     },
     answers,
+    throttled,
     transportErrors: errors,
     timeouts,
     memory: {
@@ -357,6 +400,7 @@ async function drive(
       drained: point(drained),
       rssSamplesMiB: rssSamples,
       growthPerWebhookBytes,
+      dynamoGrowthPerWebhookBytes,
       flagged,
     },
     ledgerAfterLoad,
@@ -374,6 +418,7 @@ async function drive(
       ledgerAccountsForEverySend &&
       settled &&
       no5xx &&
+      throttled === 0 &&
       permits.once === next &&
       errors === 0 &&
       timeouts === 0 &&
@@ -385,37 +430,42 @@ async function drive(
 
 export function formatLoadReport(r: LoadReport): string {
   const o = r.options;
+  const k = r.stack;
   const rows = (values: Record<string, number>) =>
     Object.entries(values)
       .sort(([a], [b]) => a.localeCompare(b, "en", { numeric: true }))
       .map(([k, v]) => `  ${k.padEnd(30)} ${String(v).padStart(7)}`)
       .join("\n");
   const mem = (label: string, p: MemoryPoint) =>
-    `  ${label.padEnd(22)} rss ${String(mib(p.rss)).padStart(6)} MiB   heap (after GC) ${String(mib(p.heapUsed)).padStart(6)} MiB   ledger records ${p.ledgerRecords}`;
+    `  ${label.padEnd(22)} relay rss ${String(mib(p.rss)).padStart(6)} MiB, heap (after GC) ${String(mib(p.heapUsed)).padStart(6)} MiB   dynalite rss ${String(mib(p.dynamoRss)).padStart(6)} MiB, heap ${String(mib(p.dynamoHeapUsed)).padStart(6)} MiB   ledger records ${p.ledgerRecords}`;
   return [
     `load: ${o.rate} webhooks/s for ${o.seconds} s (${r.sent} distinct signed webhooks, one permit each), ` +
-      `${o.connections} connections in ${o.lanes} staggered autocannon lanes, ${Math.round(o.failureRate * 100)}% OPS-COM faults (transient kinds), FORWARD_TIMEOUT_MS ${o.forwardTimeoutMs}`,
+      `${o.connections} connections in ${o.lanes} staggered autocannon lanes, ${Math.round(o.failureRate * 100)}% OPS-COM faults (transient kinds)`,
+    `stack: synthesized with context ${JSON.stringify(k.context)} (the stage throttle at twice the rate, so it never throttles the run; all else the stack's defaults)`,
+    `  ${k.assemblyDirectory} (${k.synthesized ? "synthesized for this run" : "cached"}); stage throttle ${k.gateway.rateLimit}/s burst ${k.gateway.burstLimit}; ` +
+      `vendor ${k.vendorIds[0]}; FORWARD_TIMEOUT_MS ${k.environment.FORWARD_TIMEOUT_MS}, RETRY_MAX_ATTEMPTS ${k.environment.RETRY_MAX_ATTEMPTS}, ingest timeout ${k.ingestTimeoutMs / 1000} s; ` +
+      `retry queue visibility ${k.retryQueue.visibilityTimeoutSeconds} s, maxReceiveCount ${k.retryQueue.maxReceiveCount}; mapping batch ${k.eventSource.batchSize} × ${k.eventSource.maxConcurrency} pollers`,
     `sent ${r.sent} in ${r.seconds} s (${r.achievedRate}/s overall); transport errors ${r.transportErrors}, timeouts ${r.timeouts}`,
     `  requests written per second: ${r.sendsPerSecond.join(" ")}`,
     `latency (ms, request written → answer read): p50 ${r.latencyMs.p50}, p90 ${r.latencyMs.p90}, p99 ${r.latencyMs.p99}, max ${r.latencyMs.max}, mean ${r.latencyMs.mean}`,
     "answers",
     rows(r.answers),
-    "relay memory (child process)",
+    "memory: the relay child, and dynalite (the ledger table) in its own process",
     mem("start", r.memory.start),
     mem(`after ${o.warmupSeconds} s warm-up`, r.memory.warm),
     mem("end of load", r.memory.end),
     mem("after drain", r.memory.drained),
-    `  rss each second (MiB): ${r.memory.rssSamplesMiB.join(" ")}`,
-    `  heap growth after warm-up: ${r.memory.growthPerWebhookBytes} bytes per webhook (the local ledger is in memory by design; flag above ${o.maxGrowthPerWebhookBytes}): ${r.memory.flagged ? "FLAGGED" : "ok"}`,
-    `ledger after load: ${r.ledgerAfterLoad.total} records ${JSON.stringify(r.ledgerAfterLoad.byState)} + ${sum(r.ledgerAfterLoad.forgotten)} settled ones pruned past its bound ${JSON.stringify(r.ledgerAfterLoad.forgotten)} for ${r.sent} webhooks sent: ${r.ledgerAccountsForEverySend ? "every webhook accounted for" : "MISMATCH"}`,
-    `drain (faults off): ${r.drain.rounds} worker rounds, ${r.drain.virtualSeconds} s of virtual time; ledger ${JSON.stringify(r.ledgerAfterDrain.byState)} + pruned ${JSON.stringify(r.ledgerAfterDrain.forgotten)}; queue ${r.queueAfterDrain.waiting} waiting, ${r.queueAfterDrain.deadLetters} dead-lettered`,
+    `  relay rss each second (MiB): ${r.memory.rssSamplesMiB.join(" ")}`,
+    `  relay heap growth after warm-up: ${r.memory.growthPerWebhookBytes} bytes per webhook (flag above ${o.maxGrowthPerWebhookBytes}): ${r.memory.flagged ? "FLAGGED" : "ok"}; dynalite's: ${r.memory.dynamoGrowthPerWebhookBytes} bytes per webhook (the table, not flagged)`,
+    `ledger after load (Scan): ${r.ledgerAfterLoad.total} records ${JSON.stringify(r.ledgerAfterLoad.byState)} for ${r.sent} webhooks sent${r.throttled ? ` (${r.throttled} throttled by the stage)` : ""}: ${r.ledgerAccountsForEverySend ? "every webhook accounted for" : "MISMATCH"}`,
+    `drain (faults off): ${r.drain.rounds} worker rounds in ${r.drain.wallSeconds} s, the SQS clock moved ${r.drain.virtualSeconds} s; ledger ${JSON.stringify(r.ledgerAfterDrain.byState)}; retry queue ${r.queueAfterDrain.waiting} held, ${r.queueAfterDrain.deadLetters} dead-lettered`,
     `OPS-COM: ${r.opscom.deleteRequests} delete requests; faults injected ${JSON.stringify(r.opscom.faultsInjected)}`,
     `deletes per permit: exactly once ${r.opscom.permits.once}, more than once ${r.opscom.permits.moreThanOnce}, never ${r.opscom.permits.never}`,
     o.logFile === "/dev/null"
       ? `leak search: answers only (${r.leaks.answerHits} hits); pass --log-file to search the relay's logs too`
       : `leak search: ${Math.round(r.leaks.logBytes / 1024)} KiB of relay logs and every answer: ${r.leaks.hits.length + r.leaks.answerHits} hits`,
     r.ok
-      ? `RESULT: no 5xx, every webhook in the ledger, every permit deleted exactly once after the drain, no secret in ${o.logFile === "/dev/null" ? "any answer" : "the logs or any answer"}`
+      ? `RESULT: no 5xx, nothing throttled, every webhook in the ledger, every permit deleted exactly once after the drain, no secret in ${o.logFile === "/dev/null" ? "any answer" : "the logs or any answer"}`
       : "RESULT: FAILED — see above",
   ].join("\n");
 }
@@ -433,11 +483,17 @@ export function parseLoadArgs(args: string[]): LoadOptions {
       connections: { type: "string" },
       lanes: { type: "string" },
       "failure-rate": { type: "string" },
+      // Gone: the run takes FORWARD_TIMEOUT_MS from the stack (refused below, with why).
       "forward-timeout-ms": { type: "string" },
       "log-file": { type: "string" },
       seed: { type: "string" },
     },
   });
+  if (values["forward-timeout-ms"] !== undefined) {
+    throw new Error(
+      "--forward-timeout-ms is gone: the load run takes FORWARD_TIMEOUT_MS from the synthesized stack (the construct's forwardTimeout, 5 s by default)",
+    );
+  }
   const base = values.short ? SHORT_LOAD : FULL_LOAD;
   const number = (name: keyof typeof values, fallback: number, min: number) => {
     const raw = values[name];
@@ -457,7 +513,6 @@ export function parseLoadArgs(args: string[]): LoadOptions {
     connections: number("connections", base.connections, 1),
     lanes: number("lanes", base.lanes, 1),
     failureRate,
-    forwardTimeoutMs: number("forward-timeout-ms", base.forwardTimeoutMs, Number.MIN_VALUE),
     logFile: values["log-file"] ?? base.logFile,
     seed: number("seed", base.seed, 0),
   };

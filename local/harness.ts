@@ -183,6 +183,13 @@ export interface DeployedRelayOptions {
   readonly workerIntervalMs?: number;
   /** The gateway's throttle clock; the bundles run on the real one, as in Lambda. */
   readonly clock?: Clock;
+  /**
+   * A DynamoDB endpoint already running (the load run keeps dynalite in a process of its own,
+   * so this process's heap is the relay's); otherwise dynalite starts in this process.
+   */
+  readonly dynamodbEndpoint?: string;
+  /** Seeds the sandbox's fault draws, so a run's faults repeat. */
+  readonly sandboxSeed?: number;
 }
 
 export interface DeployedRelay {
@@ -215,18 +222,18 @@ export async function startDeployedRelay(options: DeployedRelayOptions): Promise
     if (typeof value !== "string") throw new Error(`template: ${name} is not a literal`);
     return value;
   };
-  const sandbox =
-    options.sandboxPort === undefined
-      ? await startOpscomSandbox({
-          clients: { [literal("OPSCOM_CLIENT_CODE")]: { tokens: [options.secrets.opscomToken] } },
-        })
-      : await startOpscomSandbox({
-          port: options.sandboxPort,
-          clients: { [literal("OPSCOM_CLIENT_CODE")]: { tokens: [options.secrets.opscomToken] } },
-        });
-  const dynamo = await startDynalite();
+  const sandbox = await startOpscomSandbox({
+    clients: { [literal("OPSCOM_CLIENT_CODE")]: { tokens: [options.secrets.opscomToken] } },
+    ...(options.sandboxPort === undefined ? {} : { port: options.sandboxPort }),
+    ...(options.sandboxSeed === undefined ? {} : { seed: options.sandboxSeed }),
+  });
   const aws = await startAwsEndpoint();
-  useLocalAws({ dynamodb: dynamo.endpoint, sqs: aws.url, secretsManager: aws.url });
+  const dynamo = options.dynamodbEndpoint === undefined ? await startDynalite() : undefined;
+  useLocalAws({
+    dynamodb: options.dynamodbEndpoint ?? dynamo?.endpoint,
+    sqs: aws.url,
+    secretsManager: aws.url,
+  });
 
   const ledgerTableName = "ledger";
   const dynamoClient = new DynamoDBClient({});
@@ -349,7 +356,7 @@ export async function startDeployedRelay(options: DeployedRelayOptions): Promise
       sqs.destroy();
       await sandbox.close();
       await aws.close();
-      await dynamo.close();
+      await dynamo?.close();
     },
   };
 }

@@ -407,6 +407,43 @@ describe("SQS", () => {
     expect(deleteMadeUp).toBeInstanceOf(ReceiptHandleIsInvalid);
   });
 
+  it("names when the next hidden message comes back: delayed, in flight or parked, the earliest", async () => {
+    const queueUrl = endpoint.createQueue(unique("next-visible"), { VisibilityTimeout: "30" });
+    const empty = endpoint.nextVisibleAt(queueUrl);
+    await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: "now" }));
+    const allVisible = endpoint.nextVisibleAt(queueUrl);
+    await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: "later", DelaySeconds: 600 }));
+    const beforeReceive = endpoint.now();
+    const [message] = await receive(queueUrl);
+    const received = endpoint.now();
+    const inFlight = endpoint.nextVisibleAt(queueUrl);
+    // Parked past the delayed one, as the retry worker parks a delivery.
+    const beforePark = endpoint.now();
+    await sqs.send(
+      new ChangeMessageVisibilityCommand({
+        QueueUrl: queueUrl,
+        ReceiptHandle: message?.ReceiptHandle,
+        VisibilityTimeout: 3600,
+      }),
+    );
+    const parked = endpoint.now();
+    const delayedFirst = endpoint.nextVisibleAt(queueUrl) as number;
+    endpoint.advanceClock(delayedFirst - endpoint.now());
+    const delayedVisible = endpoint.queueStats(queueUrl);
+    const parkedNext = endpoint.nextVisibleAt(queueUrl);
+
+    expect(empty).toBeUndefined();
+    expect(allVisible).toBeUndefined();
+    expect(message?.Body).toBe("now");
+    // The receive's own visibility timeout, 30 s after the receive.
+    expect(inFlight).toBeGreaterThanOrEqual(beforeReceive + 30_000);
+    expect(inFlight).toBeLessThanOrEqual(received + 30_000);
+    expect(delayedVisible).toMatchObject({ visible: 1, inFlight: 1 });
+    expect(parkedNext).toBeGreaterThanOrEqual(beforePark + 3_600_000);
+    expect(parkedNext).toBeLessThanOrEqual(parked + 3_600_000);
+    expect(delayedFirst).toBeLessThan(parkedNext as number);
+  });
+
   it("deletes a batch with per-entry results", async () => {
     const queueUrl = endpoint.createQueue(unique("batch"));
     for (const body of ["first", "second"]) {

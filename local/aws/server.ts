@@ -31,6 +31,8 @@ export interface AwsEndpoint {
   /** Creates the queue (as CreateQueue would) and returns its URL `${url}/000000000000/${name}`. */
   createQueue(name: string, attributes?: Record<string, string>): string;
   queueStats(nameOrUrl: string): { visible: number; inFlight: number; delayed: number; total: number };
+  /** When the next message not visible now becomes visible (on `now()`'s clock); undefined if none waits. */
+  nextVisibleAt(nameOrUrl: string): number | undefined;
   /** Every message the queue holds, in any state, in arrival order; receives nothing. */
   peekMessages(nameOrUrl: string): Array<{ messageId: string; body: string; receiveCount: number }>;
   /**
@@ -49,6 +51,8 @@ export interface AwsEndpoint {
   callCounts(): Record<string, number>;
   /** Moves the virtual clock forward. */
   advanceClock(ms: number): void;
+  /** The virtual clock: `Date.now()` plus every `advanceClock` so far. */
+  now(): number;
   close(): Promise<void>;
 }
 
@@ -197,6 +201,7 @@ export async function startAwsEndpoint(options: { port?: number } = {}): Promise
     getSecretValueCalls: (name) => secretsManager.getSecretValueCalls(name),
     createQueue: (name, attributes) => sqs.createQueue(name, attributes),
     queueStats: (nameOrUrl) => sqs.queueStats(nameOrUrl),
+    nextVisibleAt: (nameOrUrl) => sqs.nextVisibleAt(nameOrUrl),
     peekMessages: (nameOrUrl) => sqs.peekMessages(nameOrUrl),
     failNext(operation, count = 1, errorType) {
       if (!known(operation)) throw new Error(`failNext: unknown operation "${operation}"`);
@@ -213,6 +218,7 @@ export async function startAwsEndpoint(options: { port?: number } = {}): Promise
       if (!Number.isFinite(ms) || ms < 0) throw new Error("advanceClock: ms must be a non-negative number");
       clockOffset += ms;
     },
+    now,
     async close() {
       for (const timer of stallTimers) clearTimeout(timer);
       await new Promise<void>((resolve, reject) => {

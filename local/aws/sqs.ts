@@ -185,6 +185,21 @@ export class SqsService {
     return { visible, inFlight, delayed, total: queue.messages.length };
   }
 
+  /**
+   * When the next message that is not visible now (delayed, in flight, or parked by
+   * ChangeMessageVisibility) becomes visible, on this service's clock; undefined when none waits.
+   */
+  nextVisibleAt(ref: string): number | undefined {
+    const queue = this.queue(ref);
+    this.expire(queue);
+    const now = this.now();
+    let next: number | undefined;
+    for (const message of queue.messages)
+      if (message.visibleAt > now && (next === undefined || message.visibleAt < next))
+        next = message.visibleAt;
+    return next;
+  }
+
   peekMessages(ref: string): Array<{ messageId: string; body: string; receiveCount: number }> {
     const queue = this.queue(ref);
     this.expire(queue);

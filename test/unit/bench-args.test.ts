@@ -16,6 +16,7 @@ describe("run scripts' flags", () => {
     [["--rate", "abc"], /--rate must be a number/],
     [["--seconds", "0"], /--seconds must be a number/],
     [["--failure-rate", "2"], /--failure-rate must be 0..1/],
+    [["--forward-timeout-ms", "1000"], /takes FORWARD_TIMEOUT_MS from the synthesized stack/],
     [["--shrot"], /Unknown option '--shrot'/],
     [["extra"], /Unexpected argument 'extra'/],
   ])("load refuses %j", (args, message) => {
