@@ -6,18 +6,16 @@
 // visibility timeout, retention and redrive. `npm start` (local/harness.ts) and the chaos run
 // (bench/chaos.ts) both build their functions here, so a change to the stack is what they run.
 //
-// Every invocation, and each bundle's init, runs as its function (`currentFunction`): the IAM
+// Every invocation, and each bundle's init, runs as its function (local/function-context.ts): the IAM
 // recorder tags the calls made inside with that function's role, and `captureFunctionOutput`
 // keeps the lines a function writes (Powertools logs and EMF metrics) out of the terminal.
-import { AsyncLocalStorage } from "node:async_hooks";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { loadConfig, type RelayConfig } from "../lambda/config";
 import { createLedgerTable } from "../testkit/dynalite";
 import type { AwsEndpoint } from "./aws/server";
+import { currentFunction, type FunctionRole, runAsFunction } from "./function-context";
 import { type FunctionShape, type Reference, resolveEnvironment, type StackShape } from "./template-config";
-
-export type FunctionRole = "ingest" | "retryWorker";
 
 /** The local names the template's resources get; a run picks its own so its calls can be told apart. */
 export interface LocalNames {
@@ -61,13 +59,6 @@ export interface DeployedFunctions {
   /** One invocation each, run as its function; a thrown error is the invocation's failure. */
   readonly ingest: (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>;
   readonly retryWorker: (event: SQSEvent) => Promise<SQSBatchResponse>;
-}
-
-const running = new AsyncLocalStorage<FunctionRole>();
-
-/** The function whose invocation or init the caller is part of, if any. */
-export function currentFunction(): FunctionRole | undefined {
-  return running.getStore();
 }
 
 /**
@@ -140,8 +131,8 @@ export async function loadDeployedFunctions(options: DeployedFunctionsOptions): 
     deadLetterQueueUrl,
     deadLetterQueueArn,
     secretValues: [options.opscomToken, options.vendorSecret],
-    ingest: (event) => running.run("ingest", () => ingest(event)),
-    retryWorker: (event) => running.run("retryWorker", () => retryWorker(event)),
+    ingest: (event) => runAsFunction("ingest", () => ingest(event)),
+    retryWorker: (event) => runAsFunction("retryWorker", () => retryWorker(event)),
   };
 }
 
@@ -157,7 +148,7 @@ function loadBundle<E, R>(
   try {
     delete require.cache[fn.bundle];
     // The init runs as the function too: its calls (a ledger read that opens the connection) are its role's.
-    const loaded = running.run(role, () => require(fn.bundle) as Record<string, unknown>);
+    const loaded = runAsFunction(role, () => require(fn.bundle) as Record<string, unknown>);
     const handler = loaded[fn.handlerExport];
     if (typeof handler !== "function") throw new Error(`${fn.bundle} exports no ${fn.handlerExport}`);
     return handler as Handler<E, R>;

@@ -7,7 +7,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { createServer, request as httpRequest, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
-import { currentFunction } from "../../local/deployed-functions";
+import { currentFunction } from "../../local/function-context";
 import { onOutgoingRequest } from "../../local/outgoing-requests";
 import type { AwsCall } from "./iam-policy";
 
@@ -34,7 +34,7 @@ export function asPrincipal<T>(name: string, fn: () => T): T {
 }
 
 // Each request is tagged in its caller's context, before its headers are written. A bundled
-// function's invocations run as that function (local/deployed-functions.ts), which names the
+// function's invocations run as that function (local/function-context.ts), which names the
 // role more precisely than any principal around it.
 onOutgoingRequest((request) => {
   const name = currentFunction() ?? principal.getStore();
