@@ -9,7 +9,8 @@ import type { ChaosOptions, EdgeFault } from "./chaos-report";
 /**
  * How long an item's outcome writes stay throttled: longer than the SDK's default retries of a
  * throttled call take (4 attempts, backing off at most 0.5 + 1 + 2 s), so the write fails as a
- * whole unless the relay itself does more. Wall time, as the SDK's backoff is.
+ * whole unless the relay itself does more. Wall time, as the SDK's backoff is: performance.now(),
+ * which the run's virtual clock (a shifted Date) does not move.
  */
 const THROTTLE_SPELL_MS = 5_000;
 
@@ -81,10 +82,10 @@ export function createDynamoFaults(
       return undefined;
     }
     if (!(":state" in values)) return undefined;
-    if ((throttledUntil.get(pk) ?? 0) > Date.now()) return { kind: "throttle" };
+    if ((throttledUntil.get(pk) ?? 0) > performance.now()) return { kind: "throttle" };
     if (enabled.has("dynamodb-throttle-settle") && awsRandom() < options.dynamoFaultRate) {
       inject("dynamodb-throttle-settle");
-      throttledUntil.set(pk, Date.now() + THROTTLE_SPELL_MS);
+      throttledUntil.set(pk, performance.now() + THROTTLE_SPELL_MS);
       return { kind: "throttle" };
     }
     if (enabled.has("dynamodb-lost-settle") && awsRandom() < options.dynamoFaultRate) {

@@ -2,6 +2,7 @@
 // it says at the end. The run itself is bench/chaos.ts.
 
 import { parseArgs } from "node:util";
+import type { FaultMode } from "../local/opscom-sandbox";
 
 /** The faults at the edges, each of which can be switched on alone. */
 export const EDGE_FAULTS = [
@@ -26,6 +27,10 @@ export interface ChaosOptions {
   readonly faults: readonly EdgeFault[];
   /** Share of claims, and of outcome writes, that meet each DynamoDB fault picked by rate. */
   readonly dynamoFaultRate: number;
+  /** The OPS-COM faults the failure rate draws from; default: every kind plus the enabled edge faults. */
+  readonly opscomModes?: readonly FaultMode[];
+  /** Stack context on top of the run's own (`cdk synth -c key=value`), e.g. `{ retryMaxAttempts: 3 }`. */
+  readonly context?: Readonly<Record<string, unknown>>;
 }
 
 export const DEFAULT_CHAOS: ChaosOptions = {
@@ -41,6 +46,19 @@ export const DEFAULT_CHAOS: ChaosOptions = {
 
 export interface ChaosReport {
   readonly options: ChaosOptions;
+  /** What the run took from the synthesized stack. */
+  readonly stack: {
+    readonly assembly: string;
+    readonly context: Readonly<Record<string, unknown>>;
+    readonly maxReceiveCount: number;
+    readonly visibilityTimeoutSeconds: number;
+    readonly batchSize: number;
+    readonly maxConcurrency: number;
+    readonly reportBatchItemFailures: boolean;
+    readonly ingestTimeoutMs: number;
+    readonly retryWorkerTimeoutMs: number;
+    readonly forwardTimeoutMs: number;
+  };
   readonly deliveries: number;
   readonly answers: Record<string, number>;
   readonly kills: Record<string, number>;
@@ -49,6 +67,8 @@ export interface ChaosReport {
   readonly ledgerStates: Record<string, number>;
   readonly opscomDeletes: { readonly once: number; readonly twice: number; readonly never: number };
   readonly deadLetteredThenRedriven: number;
+  /** Messages the event source mapping handed to the retry worker, redriven ones included. */
+  readonly retryReceives: number;
   /** OPS-COM faults met after the first redrive: none, since on-call redrives into a healthy OPS-COM. */
   readonly opscomFaultsAfterRedrive: number;
   /** Messages still in the retry queue, and in the dead-letter queue after the redrive. */
@@ -58,6 +78,13 @@ export interface ChaosReport {
   /** Promises to a vendor broken along the way, by kind, and the first few webhooks of each. */
   readonly brokenPromises: Record<string, number>;
   readonly brokenExamples: string[];
+  /** The functions' output: log lines, those at ERROR, EMF metric lines, and lines carrying a secret. */
+  readonly logs: {
+    readonly lines: number;
+    readonly errors: number;
+    readonly metrics: number;
+    readonly secretsInLogs: number;
+  };
   readonly virtualHours: number;
   readonly seconds: number;
   readonly ok: boolean;
@@ -84,11 +111,18 @@ export function formatReport(report: ChaosReport): string {
     report.leftInDeadLetterQueue > 0 &&
       `${report.leftInDeadLetterQueue} left in the dead-letter queue that a redrive could not deliver`,
     ...Object.entries(report.brokenPromises).map(([kind, n]) => `${n}× ${kind}`),
+    report.logs.secretsInLogs > 0 &&
+      `${report.logs.secretsInLogs} log lines carry the OPS-COM token or a signing secret`,
   ].filter((line): line is string => typeof line === "string");
   return [
     `chaos: ${o.webhooks} webhooks, ${report.deliveries} deliveries (${Math.round(o.duplicateRate * 100)}% sent twice or more), ` +
       `${Math.round(o.failureRate * 100)}% OPS-COM faults, ${Math.round(o.killRate * 100)}% handler kills, seed ${o.seed}`,
     `edge faults: ${o.faults.length > 0 ? o.faults.join(", ") : "none"}`,
+    `stack: ${report.stack.assembly} (context ${JSON.stringify(report.stack.context)})`,
+    `  retry queue: dead-letters after ${report.stack.maxReceiveCount} receives, visibility ${report.stack.visibilityTimeoutSeconds} s; ` +
+      `event source: batches of ${report.stack.batchSize}, ${report.stack.maxConcurrency} pollers, ` +
+      `${report.stack.reportBatchItemFailures ? "reports" : "no"} batch item failures`,
+    `  timeouts: ingest ${report.stack.ingestTimeoutMs / 1000} s, retry worker ${report.stack.retryWorkerTimeoutMs / 1000} s, OPS-COM call ${report.stack.forwardTimeoutMs} ms`,
     rows("final ledger state", report.ledgerStates),
     rows("deletes at OPS-COM per permit", {
       "exactly once": report.opscomDeletes.once,
@@ -98,10 +132,12 @@ export function formatReport(report: ChaosReport): string {
     rows("answers to vendors", report.answers),
     rows("handlers killed", report.kills),
     rows("faults injected", report.faultsInjected),
-    `dead-lettered, then redriven: ${report.deadLetteredThenRedriven} (OPS-COM faults met after the redrive: ${report.opscomFaultsAfterRedrive})`,
+    `retry worker receives: ${report.retryReceives}; dead-lettered, then redriven: ${report.deadLetteredThenRedriven} (OPS-COM faults met after the redrive: ${report.opscomFaultsAfterRedrive})`,
     `left in the retry queue: ${report.leftInRetryQueue}; in the dead-letter queue after the redrive: ${report.leftInDeadLetterQueue}`,
     rows("promises to vendors broken", report.brokenPromises),
     ...report.brokenExamples.map((line) => `  e.g. ${line}`),
+    `functions' output: ${report.logs.lines} lines (${report.logs.errors} at ERROR, ${report.logs.metrics} EMF metrics), ` +
+      `${report.logs.secretsInLogs} carrying the OPS-COM token or a signing secret`,
     `virtual time ${report.virtualHours} h, wall time ${report.seconds} s`,
     report.ok
       ? "RESULT: every webhook in one terminal state, every permit deleted exactly once, none lost, every answer as promised"
@@ -124,6 +160,7 @@ export function parseChaosArgs(args: string[]): ChaosOptions {
       concurrency: { type: "string" },
       "dynamo-fault-rate": { type: "string" },
       faults: { type: "string" },
+      context: { type: "string", multiple: true },
     },
   });
   const number = (name: keyof typeof values, fallback: number, min: number, max: number) => {
@@ -144,7 +181,19 @@ export function parseChaosArgs(args: string[]): ChaosOptions {
     concurrency: number("concurrency", DEFAULT_CHAOS.concurrency, 1, 1024),
     dynamoFaultRate: number("dynamo-fault-rate", DEFAULT_CHAOS.dynamoFaultRate, 0, 1),
     faults: parseFaults(values.faults),
+    context: parseContext(values.context ?? []),
   };
+}
+
+/** `--context key=value`, repeatable, as `cdk synth -c` takes it: values stay strings, the stack parses them. */
+function parseContext(pairs: readonly string[]): Record<string, string> {
+  return Object.fromEntries(
+    pairs.map((pair) => {
+      const at = pair.indexOf("=");
+      if (at <= 0) throw new Error(`--context must be key=value, got "${pair}"`);
+      return [pair.slice(0, at), pair.slice(at + 1)];
+    }),
+  );
 }
 
 /** "all" (the default), "none", or a comma-separated list of `EDGE_FAULTS`. */

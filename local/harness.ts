@@ -20,18 +20,12 @@ import { type Clock, type SecretSource, systemClock } from "../lambda/ports";
 import { createRetryWorker, type RetryWorkerHandler } from "../lambda/retry-core";
 import { parseTokenSecret, SecretCache } from "../lambda/secret-cache";
 import { createPowertoolsTelemetry, type Telemetry } from "../lambda/telemetry";
-import { createLedgerTable, startDynalite, useLocalAws } from "../testkit/dynalite";
+import { startDynalite, useLocalAws } from "../testkit/dynalite";
 import { type AwsEndpoint, startAwsEndpoint } from "./aws/server";
+import { loadDeployedFunctions } from "./deployed-functions";
 import { pollOnce } from "./event-source";
 import { type OpscomSandbox, startOpscomSandbox } from "./opscom-sandbox";
-import {
-  type Assembly,
-  type Reference,
-  readStackShape,
-  resolveEnvironment,
-  type StackShape,
-  synthesizeStack,
-} from "./template-config";
+import { type Assembly, readStackShape, type StackShape, synthesizeStack } from "./template-config";
 import { generateSigningSecret } from "./vendor-kit";
 
 export const DEMO_VENDOR = "demo-vendor";
@@ -207,11 +201,10 @@ export interface DeployedRelay {
   close(): Promise<void>;
 }
 
-type Handler<E, R> = (event: E) => Promise<R>;
-
 /**
- * `npm start`: the relay as the template deploys it. The bundles read their environment from
- * process.env when they load (as in Lambda), so one deployed relay runs per process.
+ * `npm start`: the relay as the template deploys it, its functions built by
+ * local/deployed-functions.ts. The SDK clients find the local endpoints through the process's
+ * environment (`useLocalAws`), so one deployed relay runs per process.
  */
 export async function startDeployedRelay(options: DeployedRelayOptions): Promise<DeployedRelay> {
   const clock = options.clock ?? systemClock;
@@ -234,57 +227,17 @@ export async function startDeployedRelay(options: DeployedRelayOptions): Promise
     sqs: aws.url,
     secretsManager: aws.url,
   });
-
-  const ledgerTableName = "ledger";
   const dynamoClient = new DynamoDBClient({});
-  await createLedgerTable(dynamoClient, ledgerTableName);
+  const functions = await loadDeployedFunctions({
+    shape,
+    aws,
+    dynamodb: dynamoClient,
+    opscomBaseUrl: sandbox.url,
+    opscomToken: options.secrets.opscomToken,
+    vendorSecret: options.secrets.vendorSecret,
+  });
   dynamoClient.destroy();
-  const deadLetterQueueUrl = aws.createQueue("dead-letter", {
-    MessageRetentionPeriod: String(shape.deadLetterQueue.retentionSeconds),
-  });
-  const deadLetterQueueArn = "arn:aws:sqs:us-east-1:000000000000:dead-letter";
-  const retryQueueUrl = aws.createQueue("retry", {
-    VisibilityTimeout: String(shape.retryQueue.visibilityTimeoutSeconds),
-    MessageRetentionPeriod: String(shape.retryQueue.retentionSeconds),
-    RedrivePolicy: JSON.stringify({
-      deadLetterTargetArn: deadLetterQueueArn,
-      maxReceiveCount: shape.retryQueue.maxReceiveCount,
-    }),
-  });
-  const tokenSecretArn = shape.tokenSecret
-    ? aws.putSecret("opscom-permit-relay/opscom-token", options.secrets.opscomToken)
-    : undefined;
-  const local: Record<string, string | undefined> = {
-    [shape.ledgerTable.logicalId]: ledgerTableName,
-    [shape.retryQueue.logicalId]: retryQueueUrl,
-    ...(shape.tokenSecret ? { [shape.tokenSecret.logicalId]: tokenSecretArn } : {}),
-  };
-  const arns: Record<string, string> = {
-    [shape.retryQueue.logicalId]: "arn:aws:sqs:us-east-1:000000000000:retry",
-    [shape.deadLetterQueue.logicalId]: deadLetterQueueArn,
-  };
-  const resolve = (ref: Reference) =>
-    "Ref" in ref ? local[ref.Ref] : ref["Fn::GetAtt"][1] === "Arn" ? arns[ref["Fn::GetAtt"][0]] : undefined;
-  const environment: Record<string, string> = {
-    ...resolveEnvironment(shape.ingest.environment, resolve),
-    // The one value not taken from the template: OPS-COM is the local sandbox.
-    OPSCOM_BASE_URL: sandbox.url,
-  };
-  // Lambda reads NODE_OPTIONS when it starts node; here node is already running.
-  delete environment.NODE_OPTIONS;
-  const config = loadConfig(environment);
-  // An imported token secret is named by the template; the vendors' are found by prefix.
-  if (!shape.tokenSecret) aws.putSecret(config.opscomTokenSecretId, options.secrets.opscomToken);
-  for (const vendor of config.vendors.values()) {
-    if (vendor.opscom?.tokenSecretId) aws.putSecret(vendor.opscom.tokenSecretId, options.secrets.opscomToken);
-    aws.putSecret(
-      config.vendorSecretPrefix + vendor.id,
-      JSON.stringify({ signingSecrets: [options.secrets.vendorSecret] }),
-    );
-  }
-  Object.assign(process.env, environment);
-  const ingest = loadBundle<APIGatewayProxyEvent, APIGatewayProxyResult>(shape.ingest);
-  const worker = loadBundle<SQSEvent, SQSBatchResponse>(shape.retryWorker);
+  const { ingest, retryWorker: worker, ledgerTableName, retryQueueUrl, deadLetterQueueUrl } = functions;
 
   const throttle = tokenBucket(shape.gateway.rateLimit, shape.gateway.burstLimit, clock);
   const server = serve(async (event) => {
@@ -359,14 +312,6 @@ export async function startDeployedRelay(options: DeployedRelayOptions): Promise
       await dynamo?.close();
     },
   };
-}
-
-/** Requires a function's bundle afresh (a second relay in the process gets its own module state). */
-function loadBundle<E, R>(fn: StackShape["ingest"]): Handler<E, R> {
-  delete require.cache[fn.bundle];
-  const handler = (require(fn.bundle) as Record<string, unknown>)[fn.handlerExport];
-  if (typeof handler !== "function") throw new Error(`${fn.bundle} exports no ${fn.handlerExport}`);
-  return handler as Handler<E, R>;
 }
 
 async function withTimeout<T>(work: Promise<T>, ms: number): Promise<T | undefined> {

@@ -1,5 +1,8 @@
 // A short chaos run in every test pass (the full one is `npm run chaos`): faults, duplicates
 // and killed handlers, and still every webhook settles once and every permit is deleted once.
+// What runs is the synthesized stack's bundles, so a setting given as stack context is what
+// the run does: with retryMaxAttempts 3 a delivery OPS-COM keeps refusing dead-letters on its
+// third receive, where the run's own stack (8) takes eight.
 import { beforeAll, describe, expect, it } from "vitest";
 import {
   type ChaosReport,
@@ -22,6 +25,10 @@ describe("chaos (short)", () => {
     expect(report.deliveries).toBeGreaterThan(150);
     expect(report.brokenPromises).toEqual({});
     expect(report.ok).toBe(true);
+    // The functions' Powertools output was kept, and none of it carries a secret.
+    expect(report.logs.lines).toBeGreaterThan(report.deliveries);
+    expect(report.logs.metrics).toBeGreaterThan(0);
+    expect(report.logs.secretsInLogs).toBe(0);
   }, 120_000);
 
   describe("with the faults at the edges", () => {
@@ -44,9 +51,35 @@ describe("chaos (short)", () => {
       // On-call redrives into a healthy OPS-COM: no burst queued during the faults may wait for
       // the few redriven deliveries and dead-letter them again (a run that failed in CI).
       expect(report.opscomFaultsAfterRedrive, formatReport(report)).toBe(0);
+      expect(report.logs.secretsInLogs).toBe(0);
       expect(report.ok).toBe(true);
     });
   });
+
+  it("runs the stack it is given: retryMaxAttempts from context is the queue's maxReceiveCount", async () => {
+    // OPS-COM refuses every call with a 503 until the redrive, when it is healthy again.
+    const refusing = {
+      ...SHORT,
+      webhooks: 10,
+      duplicateRate: 0,
+      killRate: 0,
+      faults: [],
+      failureRate: 1,
+      opscomModes: ["http503" as const],
+    };
+    const three = await runChaos({ ...refusing, context: { retryMaxAttempts: 3 } });
+    const stock = await runChaos(refusing);
+    expect([three.stack.maxReceiveCount, stock.stack.maxReceiveCount]).toEqual([3, 8]);
+    expect(three.stack.assembly).not.toBe(stock.stack.assembly);
+    for (const report of [three, stock]) {
+      expect(report.deadLetteredThenRedriven, formatReport(report)).toBe(10);
+      expect(report.opscomDeletes).toEqual({ once: 10, twice: 0, never: 0 });
+      expect(report.ok).toBe(true);
+    }
+    // Each delivery is received maxReceiveCount times before SQS moves it, then once after the redrive.
+    expect(three.retryReceives, formatReport(three)).toBe(10 * (3 + 1));
+    expect(stock.retryReceives, formatReport(stock)).toBe(10 * (8 + 1));
+  }, 240_000);
 
   it("takes its fault set from a strict command line", () => {
     expect(parseChaosArgs([]).faults).toEqual(EDGE_FAULTS);
@@ -58,5 +91,12 @@ describe("chaos (short)", () => {
     expect(() => parseChaosArgs(["--faults", "dynamo-stall"])).toThrow(/unknown fault "dynamo-stall"/);
     expect(() => parseChaosArgs(["--webhook", "10"])).toThrow(/Unknown option/);
     expect(() => parseChaosArgs(["--kill-rate", "2"])).toThrow(/--kill-rate must be a number 0..1/);
+    expect(
+      parseChaosArgs(["--context", "retryMaxAttempts=3", "--context", "throttleRate=5"]).context,
+    ).toEqual({
+      retryMaxAttempts: "3",
+      throttleRate: "5",
+    });
+    expect(() => parseChaosArgs(["--context", "retryMaxAttempts"])).toThrow(/--context must be key=value/);
   });
 });

@@ -1,7 +1,9 @@
 // IAM proven against the calls the code really makes. The integration run of the deployed entry
 // points (aws-wiring.test.ts) and the short chaos run (chaos.test.ts) run here again, unchanged,
 // with a recording proxy in front of dynalite and the local Secrets Manager/SQS endpoint; each
-// function's invocations are tagged with its role. Then every recorded call is evaluated against
+// function's invocations are tagged with its role (the chaos run's synthesized bundles by
+// local/function-context.ts, which the recorder reads; the TypeScript entry points of the
+// wiring run by the module mocks below). Then every recorded call is evaluated against
 // the synthesized stack's role policies, and every granted action must have been used. The
 // on-call engineer's tools — `npm run ledger` and the runbook's redrive, as docs/deploy.md writes
 // them — are recorded the same way and evaluated against the on-call policy in that runbook.
@@ -72,6 +74,8 @@ vi.mock("../local/aws/server", async (importOriginal) => {
   };
 });
 // Each function's calls are its role's; the event source mapping polls with the worker's role.
+// The handler mocks reach the wiring run's TypeScript entry points; the chaos run's bundles run
+// as their function by themselves (local/deployed-functions.ts).
 vi.mock("../lambda/ingest-core", async (importOriginal) => {
   const real = await importOriginal<typeof import("../lambda/ingest-core")>();
   const { asPrincipal } = await import("./support/aws-recorder");
@@ -228,6 +232,11 @@ describe("the functions' roles, against every call the runs made", () => {
     expect(unmappedRequests().filter((u) => !u.startsWith(`${HARNESS}:`))).toEqual([]);
     const principals = new Set(recordedCalls().map((c) => c.principal));
     expect([...principals].sort()).toEqual([HARNESS, "ingest", "retryWorker"]);
+    // The chaos run's bundles are recorded as their functions, each on the chaos run's ledger.
+    for (const role of ["ingest", "retryWorker"]) {
+      const chaosCalls = recordedCalls().filter((c) => c.principal === role && runOf(c) === RUNS[1]);
+      expect(chaosCalls.map((c) => c.action)).toContain("dynamodb:UpdateItem");
+    }
     // The harness only sets up and reads back (and redrives in the chaos run, as on-call would).
     const harness = new Set(
       recordedCalls()

@@ -1,12 +1,14 @@
 // Records the AWS calls the real SDK clients make, where they meet the local stand-ins: a small
 // HTTP proxy in front of dynalite or local/aws/server.ts reads each request (and its answer),
 // names the IAM action it needs and the resource ARN a deployed account would check, and passes
-// it on unchanged. Who made the call comes from `asPrincipal`: the run wraps each function's
-// invocations in it, and every HTTP request started inside carries the principal in a header.
+// it on unchanged. Who made the call comes from the function an invocation runs as (the
+// synthesized bundles, local/deployed-functions.ts) or from `asPrincipal` (a run that wraps the
+// TypeScript handlers in it): every HTTP request started inside carries the principal in a header.
 import { AsyncLocalStorage } from "node:async_hooks";
-import type { ClientRequest } from "node:http";
-import { Agent, createServer, request as httpRequest, type IncomingMessage } from "node:http";
+import { createServer, request as httpRequest, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
+import { currentFunction } from "../../local/function-context";
+import { onOutgoingRequest } from "../../local/outgoing-requests";
 import type { AwsCall } from "./iam-policy";
 
 export const REGION = "us-east-1";
@@ -31,17 +33,13 @@ export function asPrincipal<T>(name: string, fn: () => T): T {
   return principal.run(name, fn);
 }
 
-// A request reaches its agent from inside http.request, in the caller's async context and
-// before its headers are written (Node's diagnostics channels fire too late on Node 20).
-// addRequest is undocumented (so untyped) but present in every Node version.
-type AddRequest = (this: Agent, request: ClientRequest, ...rest: unknown[]) => void;
-const agentPrototype = Agent.prototype as unknown as { addRequest: AddRequest };
-const addRequest = agentPrototype.addRequest;
-agentPrototype.addRequest = function (request, ...rest) {
-  const name = principal.getStore();
+// Each request is tagged in its caller's context, before its headers are written. A bundled
+// function's invocations run as that function (local/function-context.ts), which names the
+// role more precisely than any principal around it.
+onOutgoingRequest((request) => {
+  const name = currentFunction() ?? principal.getStore();
   if (name && !request.headersSent) request.setHeader(PRINCIPAL_HEADER, name);
-  return addRequest.call(this, request, ...rest);
-};
+});
 
 export function recordedCalls(): readonly RecordedCall[] {
   return calls;
