@@ -1,3 +1,7 @@
+// (About 500 lines: the run's world, its rounds and its verdict share one closure's state; its
+// options and report are in chaos-report.ts, its kill points in chaos-edge.ts, its faults in
+// chaos-faults.ts.)
+//
 // The chaos run: thousands of webhooks through the relay as the synthesized stack deploys it,
 // with the DynamoDB ledger on dynalite, the retry queue and its dead-letter queue on the local SQS
 // endpoint, and the OPS-COM sandbox failing a share of calls in mixed ways (5xx, 429, resets,
@@ -70,6 +74,7 @@ import {
   type EdgeFault,
   formatReport,
   parseChaosArgs,
+  refuseUnmodelledContext,
 } from "./chaos-report";
 
 export {
@@ -108,6 +113,7 @@ class Killed extends Error {
 export async function runChaos(options: ChaosOptions = DEFAULT_CHAOS): Promise<ChaosReport> {
   const started = performance.now();
   const context = { ...RUN_CONTEXT, ...options.context };
+  refuseUnmodelledContext(context);
   const assembly = await synthesizeStack(context);
   const shape = readStackShape(assembly.template, assembly.directory);
   const ingestTimeoutMs = shape.ingest.timeoutMs;
@@ -126,7 +132,8 @@ export async function runChaos(options: ChaosOptions = DEFAULT_CHAOS): Promise<C
   // The functions' SDK clients find the stand-ins here; their DynamoDB calls meet the faults.
   useLocalAws({ dynamodb: dynamoProxy.endpoint, sqs: aws.url, secretsManager: aws.url });
   const token = "CHAOS-TOKEN-0123456789-abcdefghijklmnop";
-  const clientCode = String(shape.ingest.environment.OPSCOM_CLIENT_CODE);
+  const clientCode = shape.ingest.environment.OPSCOM_CLIENT_CODE;
+  if (typeof clientCode !== "string") throw new Error("template: OPSCOM_CLIENT_CODE is not a literal");
   const sandbox = await startOpscomSandbox({
     clients: { [clientCode]: { tokens: [token] } },
     seed: options.seed,
@@ -155,6 +162,7 @@ export async function runChaos(options: ChaosOptions = DEFAULT_CHAOS): Promise<C
     const secretsInLogs = lines.filter((line) => functions.secretValues.some((v) => line.includes(v))).length;
     return {
       ...report,
+      requests: { ...kill.requests },
       logs: {
         lines: lines.length,
         errors: lines.filter((line) => line.includes('"level":"ERROR"')).length,
@@ -178,7 +186,7 @@ export async function runChaos(options: ChaosOptions = DEFAULT_CHAOS): Promise<C
 
   async function rounds(
     functions: Awaited<ReturnType<typeof loadDeployedFunctions>>,
-  ): Promise<Omit<ChaosReport, "logs" | "seconds">> {
+  ): Promise<Omit<ChaosReport, "logs" | "seconds" | "requests">> {
     const clock = { now: () => Date.now() };
     const vendorId = [...functions.config.vendors.keys()][0] as string;
     const verdictLedger = createDynamoLedger(functions.ledgerTableName, dynamoClient);

@@ -29,11 +29,15 @@ export function startDynaliteChild(): Promise<DynaliteChild> {
   });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   // One question at a time is all the relay child asks; answers come back in order.
-  const waiting: Array<(answer: DynaliteMemory) => void> = [];
+  const waiting: Array<{ answered: (answer: DynaliteMemory) => void; failed: (error: Error) => void }> = [];
+  // A dynalite that dies fails every question still open rather than leave it hanging.
+  void exited.then(() => {
+    for (const question of waiting.splice(0)) question.failed(new Error("dynalite child exited"));
+  });
   return new Promise((resolve, reject) => {
     child.once("exit", (code) => reject(new Error(`dynalite child exited (${code}) before it listened`)));
     child.once("message", (ready: { endpoint: string }) => {
-      child.on("message", (answer: DynaliteMemory) => waiting.shift()?.(answer));
+      child.on("message", (answer: DynaliteMemory) => waiting.shift()?.answered(answer));
       resolve({
         pid: child.pid as number,
         endpoint: ready.endpoint,
@@ -43,7 +47,7 @@ export function startDynaliteChild(): Promise<DynaliteChild> {
               failed(new Error("dynalite child is gone"));
               return;
             }
-            waiting.push(answered);
+            waiting.push({ answered, failed });
             child.send({ gc });
           }),
         async close() {

@@ -160,16 +160,21 @@ async function drive(
   // Memory over the run, once a second; the warm-up point after a forced GC.
   const rssSamples: number[] = [];
   let warm: ChildStats | undefined;
+  // The warm-up point (a Scan and a GC) is asked for once; later ticks wait for its answer.
+  let warmAsked = false;
   const started = Date.now();
   // Only the warm-up point scans the ledger; the other samples ask for memory alone.
   const sampler = setInterval(() => {
-    const warmNow = !warm && Date.now() - started >= options.warmupSeconds * 1000;
+    const warmNow = !warmAsked && Date.now() - started >= options.warmupSeconds * 1000;
+    if (warmNow) warmAsked = true;
     (warmNow ? child.stats(true) : child.memory()).then(
       (s) => {
         rssSamples.push(mib("memory" in s ? s.memory.rss : s.rss));
         if (warmNow) warm = s as ChildStats;
       },
-      () => undefined,
+      () => {
+        if (warmNow) warmAsked = false;
+      },
     );
   }, 1000);
 

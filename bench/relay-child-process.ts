@@ -4,9 +4,9 @@
 import { DynamoDBClient, paginateScan } from "@aws-sdk/client-dynamodb";
 import { MemorySecrets } from "../lambda/adapters/memory";
 import { loadConfig } from "../lambda/config";
-import type { Clock, DeliveryState } from "../lambda/ports";
+import type { DeliveryState } from "../lambda/ports";
 import { type DeployedRelay, type LocalRelay, startDeployedRelay, startLocalRelay } from "../local/harness";
-import { type FaultConfig, type OpscomSandbox, startOpscomSandbox } from "../local/opscom-sandbox";
+import { type OpscomSandbox, startOpscomSandbox } from "../local/opscom-sandbox";
 import { type DynaliteChild, type DynaliteMemory, startDynaliteChild } from "./dynalite-child";
 import type {
   ChildStart,
@@ -24,7 +24,7 @@ const OPEN: readonly DeliveryState[] = ["in_progress", "queued"];
 const DRAIN_ROUNDS = 5000;
 const DRAIN_WALL_MS = 120_000;
 /** How long a deployed drain waits on open records once the retry queue is empty. */
-const STUCK_GRACE_MS = 2000;
+const STUCK_GRACE_MS = 5000;
 
 /** One shape of relay, as the child's messages use it. */
 interface Backend {
@@ -34,7 +34,8 @@ interface Backend {
   ledger(): Promise<ChildStats["ledger"]>;
   queue(): ChildStats["queue"];
   dynamoMemory?(gc: boolean): Promise<DynaliteMemory>;
-  drain(maxRounds: number): Promise<DrainResult>;
+  /** The deployed shape's drain; the local one (the fuzz run's) has none. */
+  drain?(maxRounds: number): Promise<DrainResult>;
   close(): Promise<void>;
 }
 
@@ -51,16 +52,7 @@ const openIn = (ledger: ChildStats["ledger"]) =>
   OPEN.reduce((n, state) => n + (ledger.byState[state] ?? 0), 0);
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Real time plus an offset the drain moves forward, so parked retries come due at once. */
-class ShiftedClock implements Clock {
-  offset = 0;
-  now(): number {
-    return Date.now() + this.offset;
-  }
-}
-
 async function startLocal(start: LocalChildStart): Promise<Backend> {
-  const clock = new ShiftedClock();
   const sandbox = await startOpscomSandbox({
     clients: Object.fromEntries(start.clientCodes.map((code) => [code, { tokens: [start.token] }])),
     ...(start.sandboxSeed === undefined ? {} : { seed: start.sandboxSeed }),
@@ -85,7 +77,6 @@ async function startLocal(start: LocalChildStart): Promise<Backend> {
     secrets: { opscomToken: start.token, vendorSecret: "unused: secretSource is given" },
     secretSource,
     sandbox,
-    clock,
     env,
     ...(start.workerIntervalMs === undefined ? {} : { workerIntervalMs: start.workerIntervalMs }),
   });
@@ -95,28 +86,6 @@ async function startLocal(start: LocalChildStart): Promise<Backend> {
     sandbox,
     ledger,
     queue: () => ({ waiting: relay.queue.messages.length, deadLetters: relay.queue.deadLetters.length }),
-    async drain(maxRounds) {
-      const deadline = Date.now() + DRAIN_WALL_MS;
-      const startOffset = clock.offset;
-      let rounds = 0;
-      while (
-        rounds < maxRounds &&
-        Date.now() < deadline &&
-        (relay.queue.messages.length > 0 || openIn(await ledger()) > 0)
-      ) {
-        rounds++;
-        const due = relay.queue.nextVisibleAt();
-        if (due !== undefined && due > clock.now()) clock.offset += due - clock.now() + 1;
-        const handled = await relay.drainOnce();
-        // An in-flight claim with nothing queued belongs to a request still being answered.
-        if (handled === 0 && relay.queue.messages.length === 0) await pause(20);
-      }
-      return {
-        rounds,
-        virtualSeconds: Math.round((clock.offset - startOffset) / 1000),
-        open: openIn(await ledger()),
-      };
-    },
     async close() {
       await relay.close();
       await sandbox.close();
@@ -299,11 +268,11 @@ async function childMain(): Promise<void> {
         const { rss, heapUsed } = process.memoryUsage();
         return { rss, heapUsed, afterGc: false } satisfies MemorySample;
       }
-      case "faults":
-        started().sandbox.setFaults(message.config as FaultConfig);
-        return null;
-      case "drain":
-        return started().drain((message.maxRounds as number | undefined) ?? DRAIN_ROUNDS);
+      case "drain": {
+        const backend = started();
+        if (!backend.drain) throw new Error("drain: only the deployed shape drains its retry queue");
+        return backend.drain((message.maxRounds as number | undefined) ?? DRAIN_ROUNDS);
+      }
       case "deletes":
         return started().sandbox.stats().deletesByReference;
       case "close":

@@ -17,7 +17,6 @@
 import { type ChildProcess, fork } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import * as path from "node:path";
-import type { FaultConfig } from "../local/opscom-sandbox";
 import type { DynaliteMemory } from "./dynalite-child";
 
 /** The child's side, forked under tsx. */
@@ -110,7 +109,6 @@ export interface DrainResult {
 type Request =
   | { readonly type: "stats"; readonly gc?: boolean }
   | { readonly type: "memory" }
-  | { readonly type: "faults"; readonly config: FaultConfig }
   | { readonly type: "drain"; readonly maxRounds?: number }
   | { readonly type: "deletes" }
   | { readonly type: "close" };
@@ -125,7 +123,6 @@ export interface RelayChild {
   stats(gc?: boolean): Promise<ChildStats>;
   /** The child's memory alone, without a GC and without counting the ledger (cheap, for sampling). */
   memory(): Promise<MemorySample>;
-  setFaults(config: FaultConfig): Promise<void>;
   /**
    * Faults off is the caller's job; this advances the clock parked deliveries wait on (the local
    * shape's, or the SQS endpoint's) and runs the worker until the queue is empty and nothing is open.
@@ -196,7 +193,6 @@ export async function startRelayChild(start: ChildStart, logFile = "/dev/null"):
     ...(ready.deployed ? { deployed: ready.deployed } : {}),
     stats: (gc = false) => call<ChildStats>({ type: "stats", gc }),
     memory: () => call<MemorySample>({ type: "memory" }),
-    setFaults: (config) => call<void>({ type: "faults", config }),
     drain: (maxRounds) => call<DrainResult>({ type: "drain", ...(maxRounds ? { maxRounds } : {}) }),
     deletes: () => call<Record<string, number>>({ type: "deletes" }),
     exited,

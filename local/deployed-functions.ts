@@ -54,7 +54,7 @@ export interface DeployedFunctions {
   readonly retryQueueUrl: string;
   readonly deadLetterQueueUrl: string;
   readonly deadLetterQueueArn: string;
-  /** The OPS-COM token and the vendors' signing secret as put in the stand-in, for leak checks. */
+  /** The OPS-COM token and the vendors' signing secret (and its bare key) as put in the stand-in, for leak checks. */
   readonly secretValues: readonly string[];
   /** One invocation each, run as its function; a thrown error is the invocation's failure. */
   readonly ingest: (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>;
@@ -130,7 +130,8 @@ export async function loadDeployedFunctions(options: DeployedFunctionsOptions): 
     retryQueueUrl,
     deadLetterQueueUrl,
     deadLetterQueueArn,
-    secretValues: [options.opscomToken, options.vendorSecret],
+    // The signing key is searched for with and without its `whsec_` prefix (the base64 key alone).
+    secretValues: [options.opscomToken, options.vendorSecret, options.vendorSecret.replace(/^whsec_/, "")],
     ingest: (event) => runAsFunction("ingest", () => ingest(event)),
     retryWorker: (event) => runAsFunction("retryWorker", () => retryWorker(event)),
   };

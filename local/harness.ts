@@ -64,8 +64,6 @@ export interface LocalRelayOptions {
   /** How often the worker loop looks at the retry queue. */
   readonly workerIntervalMs?: number;
   readonly secretSource?: SecretSource;
-  /** The ledger's bound on records kept; runs lower it to exercise the pruning. */
-  readonly ledgerRecords?: number;
 }
 
 export interface LocalRelay {
@@ -109,7 +107,7 @@ export async function startLocalRelay(options: LocalRelayOptions): Promise<Local
         ]),
       ),
     });
-  const ledger = new MemoryLedger(options.ledgerRecords ?? LOCAL_LEDGER_RECORDS);
+  const ledger = new MemoryLedger(LOCAL_LEDGER_RECORDS);
   const queue = new MemoryQueue(clock, config.retryMaxAttempts);
   const opscom = createOpscomHttpClient({
     baseUrl: config.opscomBaseUrl,

@@ -37,6 +37,21 @@ describe("chaos (short)", () => {
       report = await runChaos(SHORT);
     }, 240_000);
 
+    it("recognises every request the bundles make, so each kill point meets the real traffic", () => {
+      for (const kind of [
+        "claim",
+        "ledger update",
+        "ledger read",
+        "enqueue",
+        "queue",
+        "secret read",
+        "opscom delete",
+      ]) {
+        expect(report.requests[kind], `${kind}\n${formatReport(report)}`).toBeGreaterThan(0);
+      }
+      expect(report.requests.other, formatReport(report)).toBeUndefined();
+    });
+
     it("injects every edge fault at least once, through the real SDK clients and real HTTP", () => {
       for (const fault of EDGE_FAULTS) {
         expect(report.faultsInjected[fault], `${fault}\n${formatReport(report)}`).toBeGreaterThan(0);
@@ -81,7 +96,7 @@ describe("chaos (short)", () => {
     expect(stock.retryReceives, formatReport(stock)).toBe(10 * (8 + 1));
   }, 240_000);
 
-  it("takes its fault set from a strict command line", () => {
+  it("takes its fault set from a strict command line", async () => {
     expect(parseChaosArgs([]).faults).toEqual(EDGE_FAULTS);
     expect(parseChaosArgs(["--faults", "none"]).faults).toEqual([]);
     expect(parseChaosArgs(["--faults", "secrets-stall,opscom-403", "--webhooks", "10"])).toMatchObject({
@@ -92,11 +107,16 @@ describe("chaos (short)", () => {
     expect(() => parseChaosArgs(["--webhook", "10"])).toThrow(/Unknown option/);
     expect(() => parseChaosArgs(["--kill-rate", "2"])).toThrow(/--kill-rate must be a number 0..1/);
     expect(
-      parseChaosArgs(["--context", "retryMaxAttempts=3", "--context", "throttleRate=5"]).context,
+      parseChaosArgs(["--context", "retryMaxAttempts=3", "--context", "retryWorkerMaxConcurrency=3"]).context,
     ).toEqual({
       retryMaxAttempts: "3",
-      throttleRate: "5",
+      retryWorkerMaxConcurrency: "3",
     });
+    // The run calls the function past the stage and the WAF: their settings would change nothing.
+    expect(() => parseChaosArgs(["--context", "throttleRate=5"])).toThrow(/past the stage and the WAF/);
+    await expect(runChaos({ ...SHORT, context: { wafRateLimit: 100 } })).rejects.toThrow(
+      /--context wafRateLimit/,
+    );
     expect(() => parseChaosArgs(["--context", "retryMaxAttempts"])).toThrow(/--context must be key=value/);
   });
 });

@@ -16,10 +16,11 @@ describe("load (short: 100 webhooks/s for 5 s, 20% OPS-COM faults), against the 
   let report: LoadReport;
   let text: string;
 
+  // A claim whose write missed its deadline holds a resend for its 60 s lease: rare, but allowed for.
   beforeAll(async () => {
     report = await runLoad({ ...SHORT_LOAD, logFile });
     text = formatLoadReport(report);
-  }, 180_000);
+  }, 300_000);
 
   it("runs the stack synthesized with the stage throttle at twice the rate, and its defaults otherwise", () => {
     expect(report.stack.context, text).toEqual({ throttleRate: 200, throttleBurst: 200 });
@@ -104,14 +105,18 @@ describe("load against a stack synthesized with a low stage throttle", () => {
       stackContext: { throttleRate: 10, throttleBurst: 10 },
     });
     text = formatLoadReport(report);
-  }, 180_000);
+  }, 300_000);
 
   it("is throttled by the gateway as the stage would be, and only admitted webhooks reach the ledger", () => {
     expect(report.stack.gateway, text).toEqual({ rateLimit: 10, burstLimit: 10 });
     expect(report.sent, text).toBe(200);
     // 10 at once and 10 a second: most of 100 a second are refused before the function.
     expect(report.throttled, text).toBeGreaterThan(100);
-    expect(report.answers["200 deleted"], text).toBe(report.sent - report.throttled);
+    // Every admitted webhook is deleted at once, or after the vendor's resend of a 503/409.
+    expect((report.answers["200 deleted"] ?? 0) + report.resends.webhooks, text).toBe(
+      report.sent - report.throttled,
+    );
+    expect(report.resends.unsettled, text).toEqual([]);
     expect(report.ledgerAfterLoad.total, text).toBe(report.sent - report.throttled);
     expect(report.ledgerAccountsForEverySend, text).toBe(true);
     expect(report.opscom.permits.never, text).toBe(report.throttled);

@@ -5,7 +5,7 @@
  * endpoint. A receive answers at once: nothing here long-polls, so a non-zero wait is refused
  * rather than silently ignored.
  *
- * Why ~580 lines in one file: the eight operations share one queue model (visibility, receive
+ * Why ~600 lines in one file: the eight operations share one queue model (visibility, receive
  * counts, the redrive policy, the virtual clock), so cutting them apart would scatter one state
  * machine over files that each need all of it.
  */
