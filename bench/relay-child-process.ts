@@ -3,7 +3,6 @@
 // parent's IPC messages: counts, memory, faults, a drain, the sandbox's deletes, close.
 import { DynamoDBClient, paginateScan } from "@aws-sdk/client-dynamodb";
 import { MemorySecrets } from "../lambda/adapters/memory";
-import { loadConfig } from "../lambda/config";
 import type { DeliveryState } from "../lambda/ports";
 import { type DeployedRelay, type LocalRelay, startDeployedRelay, startLocalRelay } from "../local/harness";
 import { type OpscomSandbox, startOpscomSandbox } from "../local/opscom-sandbox";
@@ -102,29 +101,13 @@ async function startDeployed(start: DeployedChildStart): Promise<Backend> {
       ...(start.context === undefined ? {} : { context: { ...start.context } }),
       dynamodbEndpoint: dynamo.endpoint,
       ...(start.sandboxSeed === undefined ? {} : { sandboxSeed: start.sandboxSeed }),
-      // The mapping's polling is this child's own loop below, so a drain can stop it first.
-      workerIntervalMs: 0,
+      workerIntervalMs: start.workerIntervalMs ?? 1000,
     });
   } catch (error) {
     await dynamo.close();
     throw error;
   }
   const { aws, shape } = relay;
-  // The event source mapping: one poll round at a time, as the harness's own loop would run it.
-  // A drain stops it, because moving the SQS clock while a poll holds messages in flight would
-  // hand those messages out a second time.
-  let polling = Promise.resolve();
-  let stopped = false;
-  const timer = setInterval(() => {
-    if (stopped) return;
-    polling = polling.then(() => relay.drainOnce().then(() => undefined)).catch(() => undefined);
-  }, start.workerIntervalMs ?? 1000);
-  timer.unref();
-  const stopPolling = async () => {
-    stopped = true;
-    clearInterval(timer);
-    await polling;
-  };
 
   // The ledger as the table holds it: a paginated Scan by the real SDK client, the state only.
   const dynamodb = new DynamoDBClient({});
@@ -146,19 +129,13 @@ async function startDeployed(start: DeployedChildStart): Promise<Backend> {
   const environment = shape.ingest.environment;
   const literal = (name: string) =>
     typeof environment[name] === "string" ? (environment[name] as string) : "";
-  const vendorIds = loadConfig({
-    // Only VENDORS is read here; the rest satisfies the config's required variables.
-    OPSCOM_CLIENT_CODE: literal("OPSCOM_CLIENT_CODE") || "OC-TOMA",
-    OPSCOM_TOKEN_SECRET_ID: "unused",
-    VENDORS: literal("VENDORS"),
-  }).vendors.keys();
   return {
     relayUrl: relay.url,
     sandbox: relay.sandbox,
     deployed: {
       assemblyDirectory: relay.assembly.directory,
       synthesized: relay.assembly.synthesized,
-      vendorIds: [...vendorIds],
+      vendorIds: [...relay.config.vendors.keys()],
       environment: Object.fromEntries(
         ["FORWARD_TIMEOUT_MS", "RETRY_MAX_ATTEMPTS"].map((name) => [name, literal(name)]),
       ),
@@ -181,7 +158,8 @@ async function startDeployed(start: DeployedChildStart): Promise<Backend> {
     }),
     dynamoMemory: (gc) => dynamo.memory(gc),
     async drain(maxRounds) {
-      await stopPolling();
+      // Moving the SQS clock while a poll holds messages in flight would hand them out twice.
+      await relay.stopPolling();
       const deadline = Date.now() + DRAIN_WALL_MS;
       const startClock = aws.now();
       let rounds = 0;
@@ -215,7 +193,6 @@ async function startDeployed(start: DeployedChildStart): Promise<Backend> {
       };
     },
     async close() {
-      await stopPolling();
       dynamodb.destroy();
       await relay.close();
       await dynamo.close();

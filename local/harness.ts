@@ -190,12 +190,19 @@ export interface DeployedRelay {
   readonly aws: AwsEndpoint;
   readonly assembly: Assembly;
   readonly shape: StackShape;
+  /** The ingest function's configuration, as its bundle read it from the template's environment. */
+  readonly config: RelayConfig;
   /** The local names the template's references resolved to. */
   readonly ledgerTableName: string;
   readonly retryQueueUrl: string;
   readonly deadLetterQueueUrl: string;
   /** One poll by each of the mapping's concurrent pollers; answers how many messages they handled. */
   drainOnce(): Promise<number>;
+  /**
+   * Stops the mapping's own polling and waits for the round in flight, so a caller that moves
+   * the SQS clock and drains by hand never meets a poll still holding messages.
+   */
+  stopPolling(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -287,6 +294,11 @@ export async function startDeployedRelay(options: DeployedRelayOptions): Promise
         }, interval)
       : undefined;
   timer?.unref();
+  async function stopPolling(): Promise<void> {
+    stopped = true;
+    if (timer) clearInterval(timer);
+    await draining;
+  }
 
   return {
     url: `http://127.0.0.1:${port}`,
@@ -294,14 +306,14 @@ export async function startDeployedRelay(options: DeployedRelayOptions): Promise
     aws,
     assembly,
     shape,
+    config: functions.config,
     ledgerTableName,
     retryQueueUrl,
     deadLetterQueueUrl,
     drainOnce,
+    stopPolling,
     async close() {
-      stopped = true;
-      if (timer) clearInterval(timer);
-      await draining;
+      await stopPolling();
       server.closeAllConnections();
       await new Promise<void>((done) => server.close(() => done()));
       sqs.destroy();
